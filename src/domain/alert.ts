@@ -1,0 +1,31 @@
+import { createHash } from 'node:crypto';
+import type { Severity } from './severity.ts';
+import type { Target } from './target.ts';
+import type { UsageEvent } from './usage-event.ts';
+
+/** One alert per (event, rule). Never merged with another rule's alert. */
+export interface Alert {
+  /** Deterministic: hash of event id, policy file and rule name, so a retried evaluation gives the same id. */
+  id: string;
+  event: UsageEvent;
+  /** Policy file, relative to the config directory (`policies/finance.yaml`). */
+  policy: string;
+  rule: string;
+  severity: Severity;
+  /** Plain-language reasons the rule fired. */
+  reasons: string[];
+  /** Targets after `managers`/`accessor` expansion, duplicates removed. */
+  targets: Target[];
+  /** The IANA zone in which times are shown (the policy file's `timezone`, else `defaults.timezone`). */
+  timezone: string;
+  /** Folded into an earlier alert by `dedup`: kept, counted, attached to the first as a follow-up. */
+  suppressed: boolean;
+  /** For a suppressed alert: the alert it is a follow-up of. */
+  follows?: string;
+  /** The dedup key this alert was judged under, when the rule has dedup. */
+  dedup_key?: string;
+}
+
+export function alertId(eventId: string, policy: string, rule: string): string {
+  return createHash('sha256').update(`${eventId}\u0000${policy}\u0000${rule}`).digest('base64url').slice(0, 26);
+}
