@@ -1,0 +1,54 @@
+/** argv -> one command. Nothing else lives here. */
+import { Command, Option } from 'commander';
+import { CONFIG_OPTION, EXIT_USAGE, UsageError } from './cli/common.ts';
+
+const program = new Command('vaultwatch')
+  .description('Alerts vault managers when someone touches a sensitive item in a shared password vault.')
+  .showHelpAfterError()
+  .exitOverride((err) => {
+    // commander exits 1 on bad usage; cli.md says bad usage is 2. --help and --version stay 0.
+    process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
+  });
+
+program.command('validate')
+  .description('load every file, print every error as path:line:column: message (exit 2 if any)')
+  .option(...CONFIG_OPTION)
+  .action(async (o) => exit((await import('./cli/validate.ts')).validateCommand(o)));
+
+program.command('test')
+  .description('run policy test cases (*.tests.yaml beside the policies, or the files given)')
+  .argument('[cases...]', 'test files')
+  .option(...CONFIG_OPTION)
+  .action(async (files: string[], o) => exit(await (await import('./cli/test.ts')).testCommand(files, o)));
+
+program.command('replay')
+  .description('evaluate a file of recorded events (or - for stdin) without Redis and without sending; print the alerts that would fire')
+  .argument('<events>', 'JSON Lines or JSON array file, or - for stdin')
+  .option(...CONFIG_OPTION)
+  .addOption(new Option('--format <format>', 'output format (default: jsonl when stdout is not a terminal)').choices(['jsonl', 'table']))
+  .addOption(new Option('--source <source>', 'read every record as this kind instead of recognising its shape').choices(['onepassword', 'bitwarden', 'canonical']))
+  .option('--strict', 'exit 1 when any line cannot be read or normalised')
+  .action(async (file: string, o) => exit(await (await import('./cli/replay.ts')).replayCommand(file, o)));
+
+program.command('render')
+  .description('print the email (text and HTML) and Slack payload an event would produce')
+  .requiredOption('--event <file>', 'a JSON file with one record')
+  .option('--rule <name>', 'only this rule (previewed even when it does not fire)')
+  .addOption(new Option('--part <part>', 'only one part').choices(['email', 'text', 'html', 'slack']))
+  .option(...CONFIG_OPTION)
+  .action(async (o) => exit(await (await import('./cli/render.ts')).renderCommand(o)));
+
+function exit(code: number): void {
+  process.exitCode = code;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof UsageError) {
+    process.stderr.write(`vaultwatch: ${err.message}\n`);
+    process.exitCode = EXIT_USAGE;
+  } else {
+    throw err;
+  }
+}

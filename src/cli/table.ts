@@ -1,0 +1,27 @@
+import type { AlertSummary } from '../domain/alert-summary.ts';
+
+const COLUMNS: [string, (s: AlertSummary) => string][] = [
+  ['TIME (UTC)', (s) => s.time.slice(0, 16).replace('T', ' ')],
+  ['SEVERITY', (s) => s.severity],
+  ['RULE', (s) => s.rule],
+  ['ITEM', (s) => s.item_title ?? `${s.item_id} (title unknown)`],
+  ['USER', (s) => s.user],
+  ['ACTION', (s) => s.action],
+  ['TO', (s) => s.recipients.join(' ')],
+  ['', (s) => (s.suppressed ? 'suppressed' : '')],
+];
+
+/** Alerts as an aligned table, for people, with a count at the end. */
+export function formatTable(rows: AlertSummary[]): string {
+  const cells = rows.map((r) => COLUMNS.map(([, f]) => oneLine(f(r))));
+  const widths = COLUMNS.map(([h], i) => Math.min(48, Math.max(h.length, ...cells.map((c) => c[i]!.length))));
+  const fmt = (c: string[]) => c.map((v, i) => (v.length > widths[i]! ? `${v.slice(0, widths[i]! - 1)}…` : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  const lines = [fmt(COLUMNS.map(([h]) => h)), ...cells.map(fmt)];
+  const suppressed = rows.filter((r) => r.suppressed).length;
+  lines.push(`${rows.length} alert${rows.length === 1 ? '' : 's'}${suppressed ? ` (${suppressed} suppressed by dedup)` : ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n\t]+/g, ' ');
+}

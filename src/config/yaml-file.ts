@@ -1,0 +1,235 @@
+/**
+ * YAML with positions: parse a file, validate it with a zod schema, and report every problem as
+ * `file:line:column: message`, all at once.
+ */
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { didYouMean, type ConfigIssue } from './issues.ts';
+
+export type Path = readonly (string | number)[];
+
+export interface YamlFile {
+  file: string;
+  doc: Document.Parsed;
+  issues: ConfigIssue[];
+  /** Position of the node at `path`, or of its nearest existing ancestor. */
+  locate(path: Path, which?: 'key' | 'value'): { line: number; column: number };
+  issueAt(path: Path, message: string, which?: 'key' | 'value'): ConfigIssue;
+}
+
+export function parseYamlFile(file: string, text: string): YamlFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, strict: true });
+  const issues: ConfigIssue[] = [];
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    const pos = lineCounter.linePos(e.pos[0]);
+    issues.push({ file, line: pos.line, column: pos.col, message: yamlMessage(e.code, e.message) });
+  }
+
+  const locate = (path: Path, which: 'key' | 'value' = 'value') => {
+    const offset = offsetOf(doc, path, which);
+    const pos = lineCounter.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  return {
+    file, doc, issues, locate,
+    issueAt: (path, message, which) => ({ file, ...locate(path, which), message }),
+  };
+}
+
+function yamlMessage(code: string, message: string): string {
+  // yaml's messages end with a position we already give, and its codes are useful to grep.
+  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  return code === 'DUPLICATE_KEY' ? `duplicate key: ${first}` : first;
+}
+
+function offsetOf(doc: Document.Parsed, path: Path, which: 'key' | 'value'): number {
+  let node: unknown = doc.contents;
+  let best = (node as Node | null)?.range?.[0] ?? 0;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+      if (!pair) break;
+      const keyNode = pair.key as Node | null;
+      if (keyNode?.range) best = keyNode.range[0];
+      if (pair.value === null || pair.value === undefined) break;
+      node = pair.value;
+      if (which === 'key' && seg === path[path.length - 1]) return best;
+    } else if (isSeq(node) && typeof seg === 'number') {
+      const item = node.items[seg];
+      if (item === undefined) break;
+      node = item;
+    } else {
+      break;
+    }
+    const r = (node as Node | null)?.range;
+    if (r) best = r[0];
+  }
+  return best;
+}
+
+/**
+ * Validates `value` (the file's JS) with `schema`, turning zod issues into located ones with hints.
+ * Union errors are narrowed to the branch that got furthest, so messages talk about the real problem.
+ */
+export function validateYaml<T>(yf: YamlFile, value: unknown, schema: z.ZodType<T>): { value?: T; issues: ConfigIssue[] } {
+  const r = schema.safeParse(value);
+  if (r.success) return { value: r.data, issues: [] };
+  const out: ConfigIssue[] = [];
+  for (const issue of r.error.issues) collectIssue(yf, schema, issue as ZIssue, [], value, out);
+  return { issues: out };
+}
+
+interface ZIssue {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  keys?: string[];
+  errors?: ZIssue[][];
+  expected?: string;
+  values?: unknown[];
+  minimum?: number | bigint;
+  maximum?: number | bigint;
+  discriminator?: string;
+  options?: unknown[];
+}
+
+function collectIssue(yf: YamlFile, schema: z.ZodType, issue: ZIssue, prefix: Path, root: unknown, out: ConfigIssue[]): void {
+  const path = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))] as (string | number)[];
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const known = knownKeys(schema, path, root);
+      for (const key of issue.keys ?? []) {
+        out.push(yf.issueAt([...path, key], `unknown key \`${key}\`${known ? didYouMean(key, known) : ''}`, 'key'));
+      }
+      return;
+    }
+    case 'invalid_union': {
+      const branches = issue.errors ?? [];
+      const best = pickBranch(branches);
+      if (best) {
+        for (const sub of best) collectIssue(yf, schema, sub, path, root, out);
+        return;
+      }
+      out.push(yf.issueAt(path, describeUnionMismatch(branches, valueAt(root, path))));
+      return;
+    }
+    default:
+      out.push(yf.issueAt(path, humanMessage(issue, valueAt(root, path), path)));
+  }
+}
+
+/** The branch whose errors are not about the value's own type (that branch matched the shape). */
+function pickBranch(branches: ZIssue[][]): ZIssue[] | undefined {
+  const candidates = branches.filter((b) => !b.some((i) => i.code === 'invalid_type' && i.path.length === 0));
+  if (candidates.length === 0) return undefined;
+  return candidates.reduce((a, b) => (a.length <= b.length ? a : b));
+}
+
+function describeUnionMismatch(branches: ZIssue[][], value: unknown): string {
+  const expected = new Set<string>();
+  for (const b of branches) for (const i of b) if (i.code === 'invalid_type' && i.path.length === 0 && i.expected) expected.add(i.expected);
+  const list = [...expected].map((e) => (e === 'array' ? 'a list' : e === 'object' ? 'a mapping' : `a ${e}`));
+  return `expected ${list.join(' or ') || 'another value'}, got ${kindOf(value)}`;
+}
+
+function humanMessage(issue: ZIssue, value: unknown, path: Path): string {
+  const last = path[path.length - 1];
+  switch (issue.code) {
+    case 'invalid_type':
+      if (value === undefined) return `missing required key \`${String(last)}\``;
+      return `expected ${article(issue.expected ?? 'value')}, got ${kindOf(value)}`;
+    case 'invalid_value': {
+      const allowed = (issue.values ?? []).map(String);
+      return `"${String(value)}" is not one of: ${allowed.join(', ')}${typeof value === 'string' ? didYouMean(value, allowed) : ''}`;
+    }
+    case 'invalid_union':
+      if (issue.discriminator) {
+        return `\`${issue.discriminator}\` must be one of: ${(issue.options ?? []).map(String).join(', ')}`;
+      }
+      return issue.message;
+    case 'too_small':
+      if (Array.isArray(value)) return `needs at least ${String(issue.minimum)} entr${issue.minimum === 1 ? 'y' : 'ies'}`;
+      if (typeof value === 'string') return 'must not be empty';
+      return `must be at least ${String(issue.minimum)}`;
+    case 'too_big':
+      return `must be at most ${String(issue.maximum)}`;
+    default:
+      return issue.message;
+  }
+}
+
+function article(expected: string): string {
+  if (expected === 'array') return 'a list';
+  if (expected === 'object') return 'a mapping';
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'nothing (null)';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return `"${value}"`;
+  return String(value);
+}
+
+function valueAt(root: unknown, path: Path): unknown {
+  let v: unknown = root;
+  for (const seg of path) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string | number, unknown>)[seg];
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Walking the zod schema to learn which keys are allowed at a path (for "did you mean").
+
+interface ZDef {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  innerType?: z.ZodType;
+  element?: z.ZodType;
+  options?: z.ZodType[];
+  valueType?: z.ZodType;
+  in?: z.ZodType;
+  getter?: () => z.ZodType;
+}
+
+function defOf(s: z.ZodType): ZDef {
+  return (s as unknown as { _zod: { def: ZDef } })._zod.def;
+}
+
+function knownKeys(schema: z.ZodType, path: Path, root: unknown): string[] | undefined {
+  const found: string[] = [];
+  walk(schema, path, 0, root, found);
+  return found.length ? found : undefined;
+}
+
+function walk(s: z.ZodType, path: Path, i: number, value: unknown, found: string[]): void {
+  const d = defOf(s);
+  switch (d.type) {
+    case 'optional': case 'default': case 'nullable': case 'readonly': case 'catch': case 'prefault': case 'nonoptional':
+      return walk(d.innerType!, path, i, value, found);
+    case 'pipe': return walk(d.in!, path, i, value, found);
+    case 'lazy': return walk(d.getter!(), path, i, value, found);
+    case 'union':
+      for (const o of d.options ?? []) walk(o, path, i, value, found);
+      return;
+    case 'object':
+      if (i === path.length) { found.push(...Object.keys(d.shape ?? {})); return; }
+      {
+        const next = d.shape?.[String(path[i])];
+        if (next) walk(next, path, i + 1, (value as Record<string, unknown> | undefined)?.[String(path[i])], found);
+      }
+      return;
+    case 'array':
+      if (i < path.length) walk(d.element!, path, i + 1, (value as unknown[] | undefined)?.[path[i] as number], found);
+      return;
+    case 'record':
+      if (i < path.length) walk(d.valueType!, path, i + 1, (value as Record<string, unknown> | undefined)?.[String(path[i])], found);
+      return;
+    default:
+      return;
+  }
+}

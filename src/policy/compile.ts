@@ -1,0 +1,325 @@
+/**
+ * Policy files -> compiled rules. Every semantic problem (unknown schedule, bad CIDR, bad target,
+ * duplicate rule name, unknown placeholder...) is collected with its position; nothing throws.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { IANAZone } from 'luxon';
+import { parseDuration } from '../domain/duration.ts';
+import { isEmailAddress, parseTarget, targetKey, type Target } from '../domain/target.ts';
+import { toCountryCode } from '../domain/country.ts';
+import type { ConfigIssue } from '../config/issues.ts';
+import { didYouMean } from '../config/issues.ts';
+import type { LoadedConfig, LoadedFile } from '../config/load.ts';
+import type { ConfigFile, ManagerDef, MatchDef, NotBlockDef, PolicyFile, RuleDef } from '../config/schema.ts';
+import type { Path, YamlFile } from '../config/yaml-file.ts';
+import { parseCalendar } from './calendar.ts';
+import type { CompiledRule, EventKey, Recipient } from './compiled-rule.ts';
+import { GlobSet } from './glob.ts';
+import {
+  clientsPredicate, countriesPredicate, duringPredicate, ipPredicate, itemsPredicate, outsidePredicate, parseCidr,
+  PREDICATE_ORDER, setPredicate, tagsPredicate, usersPredicate, type Predicate,
+} from './predicates.ts';
+import { PolicySet, type CompiledPolicy } from './policy-set.ts';
+import { compileSchedule, validateScheduleDef, type Schedule, type ScheduleDef } from './schedule.ts';
+
+export const DEDUP_PLACEHOLDERS = ['rule', 'user', 'item', 'vault', 'action', 'ip', 'country', 'client'] as const;
+const DEFAULT_DEDUP_KEY = '{user}:{item}';
+
+/** Everything in vaultwatch.yaml that policies refer to, validated once. */
+export interface PolicyContext {
+  defaultZone: string;
+  scheduleDefs: ReadonlyMap<string, ScheduleDef>;
+  holidays: ReadonlyMap<string, readonly string[]>;
+  groups: ReadonlyMap<string, GlobSet>;
+  webhooks: ReadonlySet<string>;
+  /** Compiled schedules by name and zone: a schedule without its own zone follows each policy's zone. */
+  schedule(name: string, zone: string): Schedule;
+}
+
+export function isValidZone(zone: string): boolean {
+  return IANAZone.isValidZone(zone);
+}
+
+export function zoneIssue(zone: string): string {
+  return `unknown time zone "${zone}"${didYouMean(zone, Intl.supportedValuesOf('timeZone'))}`;
+}
+
+/** Validates schedules, calendars, groups and the default zone of vaultwatch.yaml. */
+export function buildPolicyContext(cfg: ConfigFile, yaml: YamlFile, configDir: string, issues: ConfigIssue[]): PolicyContext {
+  const defaultZone = cfg.defaults?.timezone ?? 'UTC';
+  if (!isValidZone(defaultZone)) issues.push(yaml.issueAt(['defaults', 'timezone'], zoneIssue(defaultZone)));
+
+  const scheduleDefs = new Map<string, ScheduleDef>();
+  const holidays = new Map<string, string[]>();
+  for (const [name, def] of Object.entries(cfg.schedules ?? {})) {
+    const found = validateScheduleDef(def);
+    for (const i of found) issues.push(yaml.issueAt(['schedules', name, ...i.path], i.message));
+    if (def.calendar) {
+      const path = resolve(configDir, def.calendar);
+      try {
+        const parsed = parseCalendar(readFileSync(path, 'utf8'), def.calendar);
+        for (const i of parsed.issues) issues.push({ file: def.calendar, line: i.line, column: i.column, message: i.message });
+        holidays.set(name, parsed.dates);
+      } catch (err) {
+        issues.push(yaml.issueAt(['schedules', name, 'calendar'], `cannot read ${def.calendar}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`));
+      }
+    }
+    if (found.length === 0) scheduleDefs.set(name, def as ScheduleDef);
+  }
+
+  const groups = new Map<string, GlobSet>();
+  for (const [name, members] of Object.entries(cfg.groups ?? {})) groups.set(name, new GlobSet(members));
+
+  const cache = new Map<string, Schedule>();
+  return {
+    defaultZone: isValidZone(defaultZone) ? defaultZone : 'UTC',
+    scheduleDefs,
+    holidays,
+    groups,
+    webhooks: new Set(Object.keys(cfg.channels?.webhooks ?? {})),
+    schedule(name, zone) {
+      const key = `${name}\u0000${zone}`;
+      let s = cache.get(key);
+      if (!s) {
+        s = compileSchedule(name, scheduleDefs.get(name)!, zone, holidays.get(name));
+        cache.set(key, s);
+      }
+      return s;
+    },
+  };
+}
+
+/** Loads nothing: compiles what loadConfig read. Files with schema errors are skipped (already reported). */
+export function compilePolicies(loaded: LoadedConfig, ctx: PolicyContext): { policies: Map<string, CompiledPolicy>; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const policies = new Map<string, CompiledPolicy>();
+  for (const f of loaded.policies) {
+    if (!f.value) continue;
+    const r = compilePolicyFile(f, ctx);
+    issues.push(...r.issues);
+    if (r.policy) policies.set(f.rel, r.policy);
+  }
+  return { policies, issues };
+}
+
+export function compilePolicyFile(f: LoadedFile<PolicyFile>, ctx: PolicyContext): { policy?: CompiledPolicy; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [];
+  const p = f.value!;
+  const at = (path: Path, message: string, which?: 'key' | 'value') => issues.push(f.yaml.issueAt(path, message, which));
+
+  const vaults = p.vaults ?? (p.vault ? [p.vault] : []);
+  if (vaults.length === 0) at([], 'a policy file needs `vault: {id, name}` or `vaults: [{id, name}, ...]`');
+  if (p.vault && p.vaults) at(['vaults'], 'give either `vault` or `vaults`, not both', 'key');
+
+  const zone = p.timezone ?? ctx.defaultZone;
+  if (p.timezone && !isValidZone(p.timezone)) at(['timezone'], zoneIssue(p.timezone));
+  const zoneOk = isValidZone(zone);
+
+  const managers = compileManagers(p.managers ?? [], ctx, at);
+  const names = new Set<string>();
+  const rules: CompiledRule[] = [];
+  p.rules.forEach((def, i) => {
+    if (names.has(def.name)) at(['rules', i, 'name'], `duplicate rule name "${def.name}" in this file`);
+    names.add(def.name);
+    const rule = compileRule(def, ['rules', i], { file: f.rel, policy: p, zone: zoneOk ? zone : 'UTC', managers, ctx, at });
+    if (rule && def.enabled !== false) rules.push(rule);
+  });
+  if (issues.length) return { issues };
+  return { policy: { file: f.rel, vaults, timezone: zone, rules }, issues };
+}
+
+type At = (path: Path, message: string, which?: 'key' | 'value') => void;
+
+function compileManagers(defs: readonly ManagerDef[], ctx: PolicyContext, at: At): Recipient[] {
+  const out: Recipient[] = [];
+  defs.forEach((m, i) => {
+    const given = [m.email !== undefined, m.slack !== undefined].filter(Boolean).length;
+    if (given !== 1) {
+      at(['managers', i], 'a manager is either `email: ADDRESS` or `slack: "#channel"` / `slack: "@person"`');
+      return;
+    }
+    const t = parseTarget(m.email !== undefined ? `email:${m.email}` : `slack:${m.slack}`);
+    if ('error' in t) { at(['managers', i, m.email !== undefined ? 'email' : 'slack'], t.error); return; }
+    if (m.schedule !== undefined && !ctx.scheduleDefs.has(m.schedule)) {
+      at(['managers', i, 'schedule'], unknownSchedule(m.schedule, ctx));
+      return;
+    }
+    out.push({ target: t, ...(m.schedule ? { schedule: m.schedule } : {}), ...(m.name ? { name: m.name } : {}) });
+  });
+  return out;
+}
+
+function unknownSchedule(name: string, ctx: PolicyContext): string {
+  return `unknown schedule "${name}"${didYouMean(name, ctx.scheduleDefs.keys())}; define it under schedules: in vaultwatch.yaml`;
+}
+
+interface RuleScope {
+  file: string;
+  policy: PolicyFile;
+  zone: string;
+  managers: Recipient[];
+  ctx: PolicyContext;
+  at: At;
+}
+
+function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | undefined {
+  const before = { n: 0 };
+  let failed = false;
+  const at: At = (p, m, w) => { failed = true; before.n++; s.at(p, m, w); };
+  const defaults = s.policy.defaults ?? {};
+
+  const match = def.match ? compileBlock(def.match, [...path, 'match'], s, at) : [];
+  const notDefs = def.not === undefined ? [] : Array.isArray(def.not) ? def.not : [def.not];
+  const not = notDefs.map((b, i) => compileBlock(b, Array.isArray(def.not) ? [...path, 'not', i] : [...path, 'not'], s, at));
+
+  const notifyList = def.notify ?? defaults.notify ?? ['managers'];
+  const notifyPath = def.notify ? [...path, 'notify'] : ['defaults', 'notify'];
+  const recipients: Recipient[] = [];
+  let notifyAccessor = false;
+  const seen = new Set<string>();
+  const add = (r: Recipient) => { const k = targetKey(r.target); if (!seen.has(k)) { seen.add(k); recipients.push(r); } };
+  notifyList.forEach((n, i) => {
+    if (n === 'managers') {
+      if (s.managers.length === 0) at([...notifyPath, i], '`managers` is used but this file lists no managers');
+      s.managers.forEach(add);
+    } else if (n === 'accessor') {
+      notifyAccessor = true;
+    } else {
+      const t = checkTarget(n, [...notifyPath, i], s.ctx, at);
+      if (t) add({ target: t });
+    }
+  });
+
+  const dedupDef = def.dedup ?? defaults.dedup;
+  let dedup: CompiledRule['dedup'];
+  if (dedupDef?.window !== undefined) {
+    const template = dedupDef.key ?? DEFAULT_DEDUP_KEY;
+    for (const m of template.matchAll(/\{([^}]*)\}/g)) {
+      if (!(DEDUP_PLACEHOLDERS as readonly string[]).includes(m[1]!)) {
+        at([...path, 'dedup', 'key'], `unknown placeholder {${m[1]}}${didYouMean(m[1]!, DEDUP_PLACEHOLDERS)}; use ${DEDUP_PLACEHOLDERS.map((x) => `{${x}}`).join(' ')}`);
+      }
+    }
+    dedup = { template, windowMs: parseDuration(dedupDef.window)! };
+  }
+
+  let justification: CompiledRule['justification'];
+  if (def.justification) {
+    const j = def.justification;
+    const escalateTo: Target[] = [];
+    (j.escalate_to ?? []).forEach((t, i) => {
+      const parsed = checkTarget(t, [...path, 'justification', 'escalate_to', i], s.ctx, at);
+      if (parsed) escalateTo.push(parsed);
+    });
+    if (j.ask && j.within === undefined) at([...path, 'justification'], '`justification.ask` needs `within` (how long the accessor has to answer)');
+    justification = { ask: j.ask, ...(j.within ? { withinMs: parseDuration(j.within)! } : {}), escalateTo };
+  }
+
+  const m = def.match;
+  if (m?.threshold && m.first_time) at([...path, 'match', 'first_time'], 'use either `first_time` or `threshold` in one rule, not both', 'key');
+  if (failed) return undefined;
+  return {
+    id: `${s.file}#${def.name}`,
+    policy: s.file,
+    name: def.name,
+    severity: def.severity ?? defaults.severity ?? 'medium',
+    timezone: s.zone,
+    recipients,
+    notifyAccessor,
+    managers: s.managers,
+    ...(dedup ? { dedup } : {}),
+    deliver: def.deliver ?? defaults.deliver ?? 'now',
+    ...(justification ? { justification } : {}),
+    match,
+    not,
+    ...(m?.first_time ? { firstTime: [...new Set(m.first_time)] as EventKey[] } : {}),
+    ...(m?.threshold ? {
+      threshold: { count: m.threshold.count, withinMs: parseDuration(m.threshold.within)!, per: (m.threshold.per ?? []) as EventKey[] },
+    } : {}),
+  };
+}
+
+function checkTarget(text: string, path: Path, ctx: PolicyContext, at: At): Target | undefined {
+  const t = parseTarget(text);
+  if ('error' in t) {
+    at(path, text === 'manager' ? `${t.error} (did you mean \`managers\`?)` : t.error);
+    return undefined;
+  }
+  if (t.kind === 'webhook' && !ctx.webhooks.has(t.name)) {
+    at(path, `no webhook "${t.name}" under channels.webhooks in vaultwatch.yaml${didYouMean(t.name, ctx.webhooks)}`);
+    return undefined;
+  }
+  return t;
+}
+
+const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, at: At): Predicate[] {
+  const out = new Map<string, Predicate>();
+  const b = block as MatchDef;
+  const keyPath = (k: string, i?: number) => (i === undefined ? [...path, k] : Array.isArray(b[k as keyof MatchDef]) ? [...path, k, i] : [...path, k]);
+
+  if (b.actions !== undefined) out.set('actions', setPredicate('actions', asList(b.actions), (e) => e.action, 'action'));
+  if (b.vendor_actions !== undefined) {
+    out.set('vendor_actions', setPredicate('vendor_actions', asList(b.vendor_actions).map(String), (e) => e.vendor_action, 'vendor action'));
+  }
+  if (b.fields !== undefined) out.set('fields', setPredicate('fields', asList(b.fields), (e) => e.field, 'field'));
+  if (b.item_types !== undefined) {
+    // An unknown type never matches, even when a policy lists `unknown`: "we could not tell" is not a type.
+    const types = asList(b.item_types);
+    out.set('item_types', setPredicate('item_types', types, (e) => (e.item.type === 'unknown' ? undefined : e.item.type), 'item type'));
+  }
+  if (b.items !== undefined) out.set('items', itemsPredicate(asList(b.items)));
+  if (b.tags !== undefined) out.set('tags', tagsPredicate(asList(b.tags)));
+  if (b.users !== undefined) {
+    const users = asList(b.users);
+    users.forEach((u, i) => {
+      if (u.startsWith('group:') && !s.ctx.groups.has(u.slice(6))) {
+        at(keyPath('users', i), `unknown group "${u.slice(6)}"${didYouMean(u.slice(6), s.ctx.groups.keys())}; define it under groups: in vaultwatch.yaml`);
+      } else if (u.includes('@') && !u.includes('*') && !u.includes('?') && !isEmailAddress(u)) {
+        at(keyPath('users', i), `"${u}" is not an email address`);
+      }
+    });
+    out.set('users', usersPredicate(users, s.ctx.groups));
+  }
+  if (b.clients !== undefined) out.set('clients', clientsPredicate(asList(b.clients)));
+  if (b.countries !== undefined) {
+    const codes: string[] = [];
+    asList(b.countries).forEach((c, i) => {
+      const code = toCountryCode(c);
+      if (code) codes.push(code);
+      else at(keyPath('countries', i), `"${c}" is not a country (use ISO 3166 alpha-2 like GB, or an English name)`);
+    });
+    out.set('countries', countriesPredicate(codes));
+  }
+  if (b.ip !== undefined) {
+    const cidrs = asList(b.ip);
+    const ranges = cidrs.map((c, i) => {
+      const r = parseCidr(c);
+      if (!r) at(keyPath('ip', i), `"${c}" is not a CIDR or IP address (10.0.0.0/8, 2001:db8::/32, 203.0.113.7)`);
+      return r;
+    });
+    if (ranges.every((r) => r !== undefined)) out.set('ip', ipPredicate(cidrs, ranges as NonNullable<(typeof ranges)[number]>[]));
+  }
+  for (const key of ['during', 'outside'] as const) {
+    if (b[key] === undefined) continue;
+    const names = asList(b[key]);
+    const schedules: Schedule[] = [];
+    names.forEach((n, i) => {
+      if (!s.ctx.scheduleDefs.has(n)) at(keyPath(key, i), unknownSchedule(n, s.ctx));
+      else schedules.push(s.ctx.schedule(n, s.zone));
+    });
+    if (schedules.length === names.length) out.set(key, key === 'during' ? duringPredicate(schedules) : outsidePredicate(schedules));
+  }
+  return PREDICATE_ORDER.flatMap((k) => (out.has(k) ? [out.get(k)!] : []));
+}
+
+/** Convenience for callers that want the whole set from a load (CLI, tests). */
+export function buildPolicySet(loaded: LoadedConfig): { set: PolicySet; ctx?: PolicyContext; issues: ConfigIssue[] } {
+  const issues: ConfigIssue[] = [...loaded.issues];
+  if (!loaded.main.value) return { set: new PolicySet([]), issues };
+  const ctx = buildPolicyContext(loaded.main.value, loaded.main.yaml, dirname(loaded.path), issues);
+  const { policies, issues: policyIssues } = compilePolicies(loaded, ctx);
+  issues.push(...policyIssues);
+  return { set: new PolicySet(policies.values()), ctx, issues };
+}
