@@ -2,6 +2,12 @@
 import { Command, Option } from 'commander';
 import { CONFIG_OPTION, EXIT_USAGE, UsageError } from './cli/common.ts';
 
+// `vaultwatch replay ... | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('vaultwatch')
   .description('Alerts vault managers when someone touches a sensitive item in a shared password vault.')
   .showHelpAfterError()

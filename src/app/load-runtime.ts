@@ -21,6 +21,7 @@ export interface Runtime {
 export function loadRuntime(configPath: string, env: Env = process.env): Runtime {
   const loaded = loadConfig(configPath, env);
   const { set, ctx, issues } = buildPolicySet(loaded);
+  sortIssues(issues);
   return {
     loaded,
     config: loaded.main.value ?? {},
@@ -29,4 +30,11 @@ export function loadRuntime(configPath: string, env: Env = process.env): Runtime
     catalog: new Catalog(loaded.catalog?.value ?? {}),
     issues,
   };
+}
+
+/** Errors in reading order: vaultwatch.yaml first, then files in load order, each by position. */
+function sortIssues(issues: ConfigIssue[]): void {
+  const fileOrder = new Map<string, number>();
+  for (const i of issues) if (!fileOrder.has(i.file)) fileOrder.set(i.file, fileOrder.size);
+  issues.sort((a, b) => (fileOrder.get(a.file)! - fileOrder.get(b.file)!) || (a.line - b.line) || (a.column - b.column));
 }

@@ -19,8 +19,12 @@ export interface LoadedFile<T> {
   /** Path relative to the config directory, as shown in alerts and replay output (`policies/finance.yaml`). */
   rel: string;
   yaml: YamlFile;
-  /** Undefined when the file had errors. */
+  /**
+   * The valid parts of the file (see validateYaml), so semantic checks can still report their errors;
+   * undefined when the file could not be read or parsed at all. Check `valid` before running on it.
+   */
   value?: T;
+  valid: boolean;
 }
 
 export interface LoadedConfig {
@@ -48,6 +52,7 @@ export function loadConfig(configPath: string, env: Env = process.env): LoadedCo
     if (existsSync(path)) result.policies = loadPolicies(join(dir, 'policies'), dir, env, issues, main.yaml, []);
     return result;
   }
+
   if (env.REDIS_URL) cfg.redis = { ...cfg.redis, url: env.REDIS_URL };
 
   const catalogPath = cfg.catalog ? resolve(dir, cfg.catalog) : join(dir, 'catalog.yaml');
@@ -63,24 +68,26 @@ export function loadYaml<T>(
   path: string, dir: string, schema: z.ZodType<T>, env: Env, issues: ConfigIssue[], referencedAt?: ConfigIssue,
 ): LoadedFile<T> {
   const rel = relative(dir, path) || basename(path);
+  // Errors name the file as the user would open it from here; alerts name it relative to the config.
+  const shown = displayPath(path);
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `cannot read: ${(err as Error).message}`;
-    issues.push(referencedAt ? { ...referencedAt, message: `${rel}: ${why}` } : { file: rel, line: 0, column: 0, message: why });
-    return { path, rel, yaml: parseYamlFile(rel, '') };
+    issues.push(referencedAt ? { ...referencedAt, message: `${rel}: ${why}` } : { file: shown, line: 0, column: 0, message: why });
+    return { path, rel, yaml: parseYamlFile(shown, ''), valid: false };
   }
-  const yaml = parseYamlFile(rel, text);
+  const yaml = parseYamlFile(shown, text);
   issues.push(...yaml.issues);
-  if (yaml.issues.length) return { path, rel, yaml };
+  if (yaml.issues.length) return { path, rel, yaml, valid: false };
 
   const before = issues.length;
   const raw = substituteEnv(yaml.doc.toJS({ maxAliasCount: 100 }) ?? {}, env, yaml, issues);
   const { value, issues: schemaIssues } = validateYaml(yaml, raw, schema);
   issues.push(...schemaIssues);
   if (value !== undefined) resolveSecretFiles(value, dirname(path), yaml, issues);
-  return { path, rel, yaml, value: issues.length === before ? value : undefined };
+  return { path, rel, yaml, ...(value !== undefined ? { value } : {}), valid: issues.length === before };
 }
 
 const ENV_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -174,4 +181,9 @@ export function listYamlFiles(where: string): string[] | undefined {
   };
   walkDir(base);
   return out.sort();
+}
+
+export function displayPath(path: string): string {
+  const r = relative(process.cwd(), path);
+  return r.startsWith('..') ? path : r;
 }

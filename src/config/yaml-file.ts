@@ -70,14 +70,84 @@ function offsetOf(doc: Document.Parsed, path: Path, which: 'key' | 'value'): num
 
 /**
  * Validates `value` (the file's JS) with `schema`, turning zod issues into located ones with hints.
- * Union errors are narrowed to the branch that got furthest, so messages talk about the real problem.
+ *
+ * Validation is partial on purpose: each property of an object and each element of a list is checked
+ * on its own, and `value` keeps the parts that are valid. So one bad key does not hide the semantic
+ * errors of its neighbours (an unknown schedule in the next rule): every error shows in one run.
+ * `valid` is false when anything was wrong; callers never run with a partial value.
  */
-export function validateYaml<T>(yf: YamlFile, value: unknown, schema: z.ZodType<T>): { value?: T; issues: ConfigIssue[] } {
-  const r = schema.safeParse(value);
-  if (r.success) return { value: r.data, issues: [] };
+export function validateYaml<T>(yf: YamlFile, value: unknown, schema: z.ZodType<T>): { value?: T; valid: boolean; issues: ConfigIssue[] } {
   const out: ConfigIssue[] = [];
-  for (const issue of r.error.issues) collectIssue(yf, schema, issue as ZIssue, [], value, out);
-  return { issues: out };
+  const r = validatePart(yf, schema, value, [], value, out);
+  return { ...(r.usable ? { value: r.value as T } : {}), valid: out.length === 0, issues: out };
+}
+
+interface Part { usable: boolean; value?: unknown }
+
+function validatePart(yf: YamlFile, s: z.ZodType, v: unknown, path: Path, root: unknown, out: ConfigIssue[]): Part {
+  const d = defOf(s);
+  switch (d.type) {
+    case 'optional':
+      return v === undefined ? { usable: true } : validatePart(yf, d.innerType!, v, path, root, out);
+    case 'default':
+      return v === undefined ? leaf(yf, s, v, path, root, out) : validatePart(yf, d.innerType!, v, path, root, out);
+    case 'object': {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return leaf(yf, s, v, path, root, out);
+      const shape = d.shape ?? {};
+      const obj = v as Record<string, unknown>;
+      const result: Record<string, unknown> = {};
+      let usable = true;
+      for (const key of Object.keys(obj)) {
+        if (!(key in shape)) out.push(yf.issueAt([...path, key], `unknown key \`${key}\`${didYouMean(key, Object.keys(shape))}`, 'key'));
+      }
+      for (const [key, prop] of Object.entries(shape)) {
+        const r = validatePart(yf, prop, obj[key], [...path, key], root, out);
+        if (r.usable && r.value !== undefined) result[key] = r.value;
+        else if (!r.usable && !isOptional(prop)) usable = false;
+      }
+      return { usable, value: result };
+    }
+    case 'array': {
+      if (!Array.isArray(v)) return leaf(yf, s, v, path, root, out);
+      const items: unknown[] = [];
+      v.forEach((item, i) => {
+        const r = validatePart(yf, d.element!, item, [...path, i], root, out);
+        // A hole keeps later entries at their index, so their errors still point at the right line.
+        items.push(r.usable ? r.value : undefined);
+      });
+      const whole = s.safeParse(v);
+      // Element errors are already reported; this catches list-level rules (at least one entry).
+      if (!whole.success) {
+        for (const issue of whole.error.issues as unknown as ZIssue[]) {
+          if (issue.path.length === 0) collectIssue(yf, s, issue, path, root, out);
+        }
+      }
+      return { usable: true, value: items };
+    }
+    case 'record': {
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) return leaf(yf, s, v, path, root, out);
+      const result: Record<string, unknown> = {};
+      for (const [key, item] of Object.entries(v)) {
+        const r = validatePart(yf, d.valueType!, item, [...path, key], root, out);
+        if (r.usable) result[key] = r.value;
+      }
+      return { usable: true, value: result };
+    }
+    default:
+      return leaf(yf, s, v, path, root, out);
+  }
+}
+
+function leaf(yf: YamlFile, s: z.ZodType, v: unknown, path: Path, root: unknown, out: ConfigIssue[]): Part {
+  const r = s.safeParse(v);
+  if (r.success) return { usable: true, value: r.data };
+  for (const issue of r.error.issues as unknown as ZIssue[]) collectIssue(yf, s, issue, path, root, out);
+  return { usable: false };
+}
+
+function isOptional(s: z.ZodType): boolean {
+  const t = defOf(s).type;
+  return t === 'optional' || t === 'default';
 }
 
 interface ZIssue {
@@ -105,6 +175,14 @@ function collectIssue(yf: YamlFile, schema: z.ZodType, issue: ZIssue, prefix: Pa
       return;
     }
     case 'invalid_union': {
+      if (issue.discriminator) {
+        const options = (issue.options ?? []).map(String);
+        const at = path[path.length - 1] === issue.discriminator ? path.slice(0, -1) : path;
+        const given = valueAt(root, [...at, issue.discriminator]);
+        const hint = typeof given === 'string' ? didYouMean(given, options) : '';
+        out.push(yf.issueAt([...at, issue.discriminator], `${given === undefined ? 'missing' : `"${String(given)}" is not a valid`} \`${issue.discriminator}\`; one of: ${options.join(', ')}${hint}`));
+        return;
+      }
       const branches = issue.errors ?? [];
       const best = pickBranch(branches);
       if (best) {
@@ -121,7 +199,8 @@ function collectIssue(yf: YamlFile, schema: z.ZodType, issue: ZIssue, prefix: Pa
 
 /** The branch whose errors are not about the value's own type (that branch matched the shape). */
 function pickBranch(branches: ZIssue[][]): ZIssue[] | undefined {
-  const candidates = branches.filter((b) => !b.some((i) => i.code === 'invalid_type' && i.path.length === 0));
+  // zod reports a list given to an enum as invalid_value, not invalid_type: both mean "wrong shape".
+  const candidates = branches.filter((b) => !b.some((i) => (i.code === 'invalid_type' || i.code === 'invalid_value') && i.path.length === 0));
   if (candidates.length === 0) return undefined;
   return candidates.reduce((a, b) => (a.length <= b.length ? a : b));
 }

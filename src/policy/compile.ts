@@ -29,7 +29,10 @@ const DEFAULT_DEDUP_KEY = '{user}:{item}';
 /** Everything in vaultwatch.yaml that policies refer to, validated once. */
 export interface PolicyContext {
   defaultZone: string;
+  /** Valid schedules only. */
   scheduleDefs: ReadonlyMap<string, ScheduleDef>;
+  /** Every schedule named in vaultwatch.yaml, valid or not (an invalid one is reported once, there). */
+  scheduleNames: ReadonlySet<string>;
   holidays: ReadonlyMap<string, readonly string[]>;
   groups: ReadonlyMap<string, GlobSet>;
   webhooks: ReadonlySet<string>;
@@ -75,6 +78,7 @@ export function buildPolicyContext(cfg: ConfigFile, yaml: YamlFile, configDir: s
   return {
     defaultZone: isValidZone(defaultZone) ? defaultZone : 'UTC',
     scheduleDefs,
+    scheduleNames: new Set(Object.keys(cfg.schedules ?? {})),
     holidays,
     groups,
     webhooks: new Set(Object.keys(cfg.channels?.webhooks ?? {})),
@@ -95,7 +99,7 @@ export function compilePolicies(loaded: LoadedConfig, ctx: PolicyContext): { pol
   const issues: ConfigIssue[] = [];
   const policies = new Map<string, CompiledPolicy>();
   for (const f of loaded.policies) {
-    if (!f.value) continue;
+    if (!f.value) continue; // could not be parsed at all; already reported
     const r = compilePolicyFile(f, ctx);
     issues.push(...r.issues);
     if (r.policy) policies.set(f.rel, r.policy);
@@ -108,7 +112,8 @@ export function compilePolicyFile(f: LoadedFile<PolicyFile>, ctx: PolicyContext)
   const p = f.value!;
   const at = (path: Path, message: string, which?: 'key' | 'value') => issues.push(f.yaml.issueAt(path, message, which));
 
-  const vaults = p.vaults ?? (p.vault ? [p.vault] : []);
+  // Partial values (a file with schema errors) may hold holes where an entry was invalid.
+  const vaults = (p.vaults ?? (p.vault ? [p.vault] : [])).filter((v) => v?.id !== undefined);
   if (vaults.length === 0) at([], 'a policy file needs `vault: {id, name}` or `vaults: [{id, name}, ...]`');
   if (p.vault && p.vaults) at(['vaults'], 'give either `vault` or `vaults`, not both', 'key');
 
@@ -119,13 +124,14 @@ export function compilePolicyFile(f: LoadedFile<PolicyFile>, ctx: PolicyContext)
   const managers = compileManagers(p.managers ?? [], ctx, at);
   const names = new Set<string>();
   const rules: CompiledRule[] = [];
-  p.rules.forEach((def, i) => {
+  (p.rules ?? []).forEach((def, i) => {
+    if (!def) return;
     if (names.has(def.name)) at(['rules', i, 'name'], `duplicate rule name "${def.name}" in this file`);
     names.add(def.name);
     const rule = compileRule(def, ['rules', i], { file: f.rel, policy: p, zone: zoneOk ? zone : 'UTC', managers, ctx, at });
     if (rule && def.enabled !== false) rules.push(rule);
   });
-  if (issues.length) return { issues };
+  if (issues.length || !f.valid) return { issues };
   return { policy: { file: f.rel, vaults, timezone: zone, rules }, issues };
 }
 
@@ -134,6 +140,7 @@ type At = (path: Path, message: string, which?: 'key' | 'value') => void;
 function compileManagers(defs: readonly ManagerDef[], ctx: PolicyContext, at: At): Recipient[] {
   const out: Recipient[] = [];
   defs.forEach((m, i) => {
+    if (!m) return;
     const given = [m.email !== undefined, m.slack !== undefined].filter(Boolean).length;
     if (given !== 1) {
       at(['managers', i], 'a manager is either `email: ADDRESS` or `slack: "#channel"` / `slack: "@person"`');
@@ -142,7 +149,7 @@ function compileManagers(defs: readonly ManagerDef[], ctx: PolicyContext, at: At
     const t = parseTarget(m.email !== undefined ? `email:${m.email}` : `slack:${m.slack}`);
     if ('error' in t) { at(['managers', i, m.email !== undefined ? 'email' : 'slack'], t.error); return; }
     if (m.schedule !== undefined && !ctx.scheduleDefs.has(m.schedule)) {
-      at(['managers', i, 'schedule'], unknownSchedule(m.schedule, ctx));
+      if (!ctx.scheduleNames.has(m.schedule)) at(['managers', i, 'schedule'], unknownSchedule(m.schedule, ctx));
       return;
     }
     out.push({ target: t, ...(m.schedule ? { schedule: m.schedule } : {}), ...(m.name ? { name: m.name } : {}) });
@@ -151,7 +158,7 @@ function compileManagers(defs: readonly ManagerDef[], ctx: PolicyContext, at: At
 }
 
 function unknownSchedule(name: string, ctx: PolicyContext): string {
-  return `unknown schedule "${name}"${didYouMean(name, ctx.scheduleDefs.keys())}; define it under schedules: in vaultwatch.yaml`;
+  return `unknown schedule "${name}"${didYouMean(name, ctx.scheduleNames)}; define it under schedules: in vaultwatch.yaml`;
 }
 
 interface RuleScope {
@@ -171,7 +178,7 @@ function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | und
 
   const match = def.match ? compileBlock(def.match, [...path, 'match'], s, at) : [];
   const notDefs = def.not === undefined ? [] : Array.isArray(def.not) ? def.not : [def.not];
-  const not = notDefs.map((b, i) => compileBlock(b, Array.isArray(def.not) ? [...path, 'not', i] : [...path, 'not'], s, at));
+  const not = notDefs.filter(Boolean).map((b, i) => compileBlock(b, Array.isArray(def.not) ? [...path, 'not', i] : [...path, 'not'], s, at));
 
   const notifyList = def.notify ?? defaults.notify ?? ['managers'];
   const notifyPath = def.notify ? [...path, 'notify'] : ['defaults', 'notify'];
@@ -181,7 +188,7 @@ function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | und
   const add = (r: Recipient) => { const k = targetKey(r.target); if (!seen.has(k)) { seen.add(k); recipients.push(r); } };
   notifyList.forEach((n, i) => {
     if (n === 'managers') {
-      if (s.managers.length === 0) at([...notifyPath, i], '`managers` is used but this file lists no managers');
+      if ((s.policy.managers ?? []).length === 0) at([...notifyPath, i], '`managers` is used but this file lists no managers');
       s.managers.forEach(add);
     } else if (n === 'accessor') {
       notifyAccessor = true;
@@ -192,16 +199,14 @@ function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | und
   });
 
   const dedupDef = def.dedup ?? defaults.dedup;
-  let dedup: CompiledRule['dedup'];
-  if (dedupDef?.window !== undefined) {
-    const template = dedupDef.key ?? DEFAULT_DEDUP_KEY;
-    for (const m of template.matchAll(/\{([^}]*)\}/g)) {
-      if (!(DEDUP_PLACEHOLDERS as readonly string[]).includes(m[1]!)) {
-        at([...path, 'dedup', 'key'], `unknown placeholder {${m[1]}}${didYouMean(m[1]!, DEDUP_PLACEHOLDERS)}; use ${DEDUP_PLACEHOLDERS.map((x) => `{${x}}`).join(' ')}`);
-      }
+  const dedupPath = def.dedup ? [...path, 'dedup', 'key'] : ['defaults', 'dedup', 'key'];
+  const template = dedupDef?.key ?? DEFAULT_DEDUP_KEY;
+  for (const m of template.matchAll(/\{([^}]*)\}/g)) {
+    if (!(DEDUP_PLACEHOLDERS as readonly string[]).includes(m[1]!)) {
+      at(dedupPath, `unknown placeholder {${m[1]}}${didYouMean(m[1]!, DEDUP_PLACEHOLDERS)}; use ${DEDUP_PLACEHOLDERS.map((x) => `{${x}}`).join(' ')}`);
     }
-    dedup = { template, windowMs: parseDuration(dedupDef.window)! };
   }
+  const dedup = dedupDef?.window !== undefined ? { template, windowMs: parseDuration(dedupDef.window)! } : undefined;
 
   let justification: CompiledRule['justification'];
   if (def.justification) {
@@ -301,15 +306,17 @@ function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, a
     });
     if (ranges.every((r) => r !== undefined)) out.set('ip', ipPredicate(cidrs, ranges as NonNullable<(typeof ranges)[number]>[]));
   }
+  let failedQuietly = false;
   for (const key of ['during', 'outside'] as const) {
     if (b[key] === undefined) continue;
     const names = asList(b[key]);
     const schedules: Schedule[] = [];
     names.forEach((n, i) => {
-      if (!s.ctx.scheduleDefs.has(n)) at(keyPath(key, i), unknownSchedule(n, s.ctx));
-      else schedules.push(s.ctx.schedule(n, s.zone));
+      if (s.ctx.scheduleDefs.has(n)) schedules.push(s.ctx.schedule(n, s.zone));
+      else if (!s.ctx.scheduleNames.has(n)) at(keyPath(key, i), unknownSchedule(n, s.ctx));
+      else failedQuietly = true; // the schedule itself is invalid: reported in vaultwatch.yaml
     });
-    if (schedules.length === names.length) out.set(key, key === 'during' ? duringPredicate(schedules) : outsidePredicate(schedules));
+    if (schedules.length === names.length && !failedQuietly) out.set(key, key === 'during' ? duringPredicate(schedules) : outsidePredicate(schedules));
   }
   return PREDICATE_ORDER.flatMap((k) => (out.has(k) ? [out.get(k)!] : []));
 }

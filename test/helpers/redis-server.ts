@@ -76,32 +76,35 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), DIR_PREFIX)));
   if (ownDir) await writeFile(join(dir, 'owner.pid'), String(process.pid));
   else await mkdir(dir, { recursive: true });
-  const port = opts.port ?? (await freePort());
+  let port = opts.port ?? (await freePort());
   const logFile = join(dir, 'redis.log');
   const pidFile = join(dir, 'redis.pid');
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
 
-  const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dir,
-    '--save', '', // no RDB snapshots: persistence is AOF or nothing
-    '--appendonly', opts.appendonly ? 'yes' : 'no',
-    ...(opts.appendonly ? ['--appendfsync', opts.appendfsync ?? 'everysec'] : []),
-    '--maxmemory-policy', 'noeviction', // the only policy BullMQ tolerates
-    '--daemonize', 'no', // we must own the process to kill it and to see it exit
-    '--logfile', logFile,
-    '--pidfile', pidFile,
-  ];
   const pdeathsig = setprivPath();
-  const [command, commandArgs] =
-    pdeathsig === undefined ? [redisPath, args] : [pdeathsig, ['--pdeathsig', 'SIGKILL', redisPath, ...args]];
+  /** redis-server's command line; a function because the port may change before the first start. */
+  const commandLine = (): [string, string[]] => {
+    const args = [
+      '--port', String(port),
+      '--bind', '127.0.0.1',
+      '--dir', dir,
+      '--save', '', // no RDB snapshots: persistence is AOF or nothing
+      '--appendonly', opts.appendonly ? 'yes' : 'no',
+      ...(opts.appendonly ? ['--appendfsync', opts.appendfsync ?? 'everysec'] : []),
+      '--maxmemory-policy', 'noeviction', // the only policy BullMQ tolerates
+      '--daemonize', 'no', // we must own the process to kill it and to see it exit
+      '--logfile', logFile,
+      '--pidfile', pidFile,
+    ];
+    return pdeathsig === undefined ? [redisPath, args] : [pdeathsig, ['--pdeathsig', 'SIGKILL', redisPath, ...args]];
+  };
 
   let child: ChildProcess | undefined;
   const clients = new Set<Redis>();
   let stopped = false;
 
   async function launch(): Promise<void> {
+    const [command, commandArgs] = commandLine();
     const proc = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     running.add(proc);
@@ -143,7 +146,20 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisHan
     if (proc !== undefined) await killProcess(proc, signal);
   }
 
-  await launch();
+  // The port freePort() found can be taken by someone else before redis-server binds it: try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (opts.port === undefined && attempt < 3 && /Address already in use/i.test(String(err))) {
+        port = await freePort();
+        continue;
+      }
+      if (ownDir) await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
 
   return {
     url: `redis://127.0.0.1:${port}`,
@@ -187,6 +203,8 @@ function killProcess(proc: ChildProcess, signal: NodeJS.Signals): Promise<void> 
     running.delete(proc);
     return Promise.resolve();
   }
+  // The child is unref'ed (see launch); hold the event loop open until it has exited.
+  proc.ref();
   return new Promise((resolve) => {
     proc.once('exit', () => {
       running.delete(proc);

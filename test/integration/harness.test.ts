@@ -4,10 +4,12 @@
  * failing integration test points at our code, not at the harness.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import nodemailer from 'nodemailer';
+import { createTransport, type SendMailOptions, type Transporter } from 'nodemailer';
 import {
   WebAPIHTTPError,
   WebAPIPlatformError,
@@ -153,6 +155,30 @@ describe('redis-server helper', () => {
     await redis.stop(); // idempotent
   });
 
+  it('reports a port that is taken with the server log, and leaves no temp dir', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    // Only this process's dirs: other test files may be starting servers in parallel.
+    const ours = (): string[] =>
+      readdirSync(tmpdir()).filter((e) => {
+        try {
+          return e.startsWith('vaultwatch-redis-') && readFileSync(join(tmpdir(), e, 'owner.pid'), 'utf8') === String(process.pid);
+        } catch {
+          return false;
+        }
+      });
+    const before = ours();
+    try {
+      const err = await rejectionOf(startRedis({ port }));
+      expect(err.message).toMatch(/exited \(code 1/);
+      expect(err.message).toMatch(/Address already in use/);
+    } finally {
+      blocker.close();
+    }
+    expect(ours().filter((e) => !before.includes(e))).toEqual([]);
+  });
+
   it('fails with an install hint when redis-server is not on PATH', async () => {
     const path = process.env.PATH;
     process.env.PATH = '/nonexistent';
@@ -206,11 +232,11 @@ describe('redis-server helper', () => {
 
 describe('smtp-server helper', () => {
   let smtp: SmtpHandle;
-  let transport: nodemailer.Transporter;
+  let transport: Transporter;
   beforeAll(async () => {
     smtp = await startSmtp();
     // Short timeouts: nodemailer's defaults (2 min connect) would hide an outage behind a test timeout.
-    transport = nodemailer.createTransport({
+    transport = createTransport({
       host: '127.0.0.1',
       port: smtp.port,
       secure: false,
@@ -225,7 +251,7 @@ describe('smtp-server helper', () => {
     await smtp.close();
   });
 
-  const mail = (overrides: Partial<nodemailer.SendMailOptions> = {}): nodemailer.SendMailOptions => ({
+  const mail = (overrides: Partial<SendMailOptions> = {}): SendMailOptions => ({
     from: { name: 'Vaultwatch', address: 'vaultwatch@example.com' },
     to: [{ name: 'Vault Manager', address: 'manager@example.com' }],
     subject: 'Sensitive item viewed',
@@ -296,7 +322,7 @@ describe('smtp-server helper', () => {
   });
 
   it('down() cuts an open pooled connection too', async () => {
-    const pooled = nodemailer.createTransport({ host: '127.0.0.1', port: smtp.port, pool: true, maxConnections: 1 });
+    const pooled = createTransport({ host: '127.0.0.1', port: smtp.port, pool: true, maxConnections: 1 });
     try {
       await pooled.sendMail(mail());
       await smtp.down();
