@@ -329,7 +329,13 @@ export async function startSlack(opts: StartSlackOptions = {}): Promise<SlackHan
       return;
     }
     const method = match[1]!;
-    const params = decodeParams(url.searchParams, req.headers['content-type'], await readBody(req));
+    let params: SlackParams;
+    try {
+      params = decodeParams(url.searchParams, req.headers['content-type'], await readBody(req));
+    } catch {
+      send(res, 200, { ok: false, error: 'invalid_json' }); // what Slack answers to a malformed JSON body
+      return;
+    }
     const call: SlackCall = { method, params, headers: req.headers, time: new Date(), status: 200 };
     calls.push(call);
     const answer = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}): void => {

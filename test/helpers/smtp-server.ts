@@ -80,7 +80,10 @@ export async function startSmtp(): Promise<SmtpHandle> {
       // The body must be read to the end before answering, whatever the answer.
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.once('error', (err) => callback(err));
+      stream.once('error', (err) => {
+        stream.removeAllListeners('end'); // answer once
+        callback(err);
+      });
       stream.once('end', () => {
         if (queued[0]?.at === 'data') {
           callback(smtpError(queued.shift() as Fault));

@@ -385,6 +385,22 @@ describe('slack-server helper (driven by the real @slack/web-api WebClient)', ()
     expect(msg!.params.unfurl_links).toBe('false'); // form values arrive as strings
   });
 
+  it('accepts a JSON body too, with the token only in the header', async () => {
+    const res = await fetch(`${slack.apiUrl}chat.postMessage`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json; charset=utf-8', Authorization: `Bearer ${slack.token}` },
+      body: JSON.stringify({ channel: 'C0ALERTS', text: 'json', blocks: [{ type: 'divider' }] }),
+    });
+    expect(await res.json()).toMatchObject({ ok: true, channel: 'C0ALERTS' });
+    expect(slack.messages[0]).toMatchObject({ text: 'json', blocks: [{ type: 'divider' }] });
+    const bad = await fetch(`${slack.apiUrl}chat.postMessage`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${slack.token}` },
+      body: '{not json',
+    });
+    expect(await bad.json()).toEqual({ ok: false, error: 'invalid_json' });
+  });
+
   it('gives unique increasing ts values and threads replies under their parent', async () => {
     const web = client();
     const parent = await web.chat.postMessage({ channel: 'C0ALERTS', text: 'alert' });
