@@ -310,6 +310,9 @@ function truncate(text: string): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
+/** The last line with content, where a reader looks for what is missing after it. */
 function lineCount(text: string): number {
-  return text.split(/\r\n|\n|\r/).length;
+  const lines = text.split(/\r\n|\n|\r/);
+  while (lines.length > 1 && lines[lines.length - 1]!.trim() === '') lines.pop();
+  return lines.length;
 }

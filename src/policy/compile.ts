@@ -10,7 +10,7 @@ import { isEmailAddress, parseTarget, targetKey, type Target } from '../domain/t
 import { toCountryCode } from '../domain/country.ts';
 import type { ConfigIssue } from '../config/issues.ts';
 import { didYouMean } from '../config/issues.ts';
-import type { LoadedConfig, LoadedFile } from '../config/load.ts';
+import { displayPath, type LoadedConfig, type LoadedFile } from '../config/load.ts';
 import type { ConfigFile, ManagerDef, MatchDef, NotBlockDef, PolicyFile, RuleDef } from '../config/schema.ts';
 import type { Path, YamlFile } from '../config/yaml-file.ts';
 import { parseCalendar } from './calendar.ts';
@@ -61,8 +61,11 @@ export function buildPolicyContext(cfg: ConfigFile, yaml: YamlFile, configDir: s
     if (def.calendar) {
       const path = resolve(configDir, def.calendar);
       try {
-        const parsed = parseCalendar(readFileSync(path, 'utf8'), def.calendar);
-        for (const i of parsed.issues) issues.push({ file: def.calendar, line: i.line, column: i.column, message: i.message });
+        const parsed = parseCalendar(readFileSync(path, 'utf8'), def.calendar, { zone: def.timezone ?? defaultZone });
+        // Warnings (a recurring .ics event counted once) are not load errors; see the README.
+        for (const i of parsed.issues) {
+          if (i.severity === 'error') issues.push({ file: displayPath(path), line: i.line, column: i.column, message: i.message });
+        }
         holidays.set(name, parsed.dates);
       } catch (err) {
         issues.push(yaml.issueAt(['schedules', name, 'calendar'], `cannot read ${def.calendar}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`));

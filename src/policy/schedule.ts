@@ -153,7 +153,7 @@ function unknownKeyIssues(def: Record<string, unknown>): ScheduleIssue[] {
   return Object.keys(def)
     .filter((key) => !(KNOWN_KEYS as readonly string[]).includes(key))
     .map((key) => {
-      const hint = closest(key.toLowerCase(), [...KNOWN_KEYS, 'tz', 'zone', 'time_zone'], 3);
+      const hint = closest(key.toLowerCase(), [...KNOWN_KEYS, 'tz', 'zone', 'time_zone'], Math.min(3, Math.floor(key.length / 2)));
       const target = hint === 'tz' || hint === 'zone' || hint === 'time_zone' ? 'timezone' : hint;
       const suggestion = target === undefined ? '' : `; did you mean "${target}"?`;
       return { path: [key], message: `unknown key "${key}"${suggestion} (allowed: ${KNOWN_KEYS.join(', ')})` };

@@ -206,8 +206,13 @@ export function parseInstant(value: unknown): Instant | undefined {
   const leap = s === 60;
   const epoch = utcMs(y, mo, d, h, mi, leap ? 59 : s, leap ? 999 : ms) - offsetMin * 60_000;
   if (!Number.isFinite(epoch)) return undefined;
-  if (!zoned) return { iso: new Date(epoch).toISOString(), ms: epoch };
+  if (!zoned) return { iso: leap ? new Date(epoch).toISOString() : utcIsoText(text, ms), ms: epoch };
   return { iso: canonicalZonedText(text, sep), ms: epoch };
+}
+
+/** What toISOString would write for a zone-less text, from its own digits: that call costs more than the parse. */
+function utcIsoText(text: string, ms: number): string {
+  return `${text.slice(0, 10)}T${text.slice(11, 19)}.${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
 }
 
 /** The given text with the ISO spellings (`T`, `Z`), so consumers with strict parsers can read it. */
@@ -337,20 +342,27 @@ export function normalizeCountry(value: string): string {
 // ---------------------------------------------------------------------------------------------------
 // Stable hashing
 
+// Strings JSON writes as they are: no quote, backslash, control character or surrogate half.
+const PLAIN_JSON_STRING = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+function quote(text: string): string {
+  return PLAIN_JSON_STRING.test(text) ? `"${text}"` : JSON.stringify(text);
+}
+
 function canonicalJson(value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quote(value);
     case 'number':
-      // JSON number text is the shortest round-trip form: 1.0 and 1 are one number, -0 is 0.
-      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+      // The shortest round-trip form (what JSON writes): 1.0 and 1 are one number, -0 is 0.
+      return Number.isFinite(value) ? String(value) : 'null';
     case 'boolean':
       return value ? 'true' : 'false';
     case 'bigint':
       return value.toString();
     case 'object':
       if (value === null) return undefined;
-      return Array.isArray(value) ? canonicalArray(value) : canonicalObject(value as Rec);
+      return Array.isArray(value) ? canonicalArray(value) : canonicalObject(value as Rec, Object.keys(value).sort());
     default:
       return undefined;
   }
@@ -365,18 +377,32 @@ function canonicalArray(list: unknown[]): string {
   return `${out}]`;
 }
 
-function canonicalObject(obj: Rec, omit?: string): string {
+function canonicalObject(obj: Rec, sortedKeys: readonly string[], omit?: string): string {
   let out = '{';
   let first = true;
-  for (const key of Object.keys(obj).sort()) {
+  for (const key of sortedKeys) {
     if (key === omit) continue;
     const text = canonicalJson(obj[key]);
     // Null and absent are one: exporters differ in whether they write `"collectionId": null`.
     if (text === undefined) continue;
-    out += `${first ? '' : ','}${JSON.stringify(key)}:${text}`;
+    out += `${first ? '' : ','}${quote(key)}:${text}`;
     first = false;
   }
   return `${out}}`;
+}
+
+// Records of one stream share their key order, so the sorted order of the last top-level shape is
+// kept: sorting is a third of the cost of a hash otherwise.
+let lastKeys: readonly string[] = [];
+let lastSortedKeys: readonly string[] = [];
+
+function sortedTopKeys(obj: Rec): readonly string[] {
+  const keys = Object.keys(obj);
+  if (keys.length === lastKeys.length && keys.every((k, i) => k === lastKeys[i])) return lastSortedKeys;
+  const sorted = keys.slice().sort();
+  lastKeys = keys;
+  lastSortedKeys = sorted;
+  return sorted;
 }
 
 /**
@@ -385,6 +411,6 @@ function canonicalObject(obj: Rec, omit?: string): string {
  * drops one top-level key (a constant envelope marker that forwarders may strip).
  */
 export function stableHash(value: unknown, omitKey?: string): string {
-  const text = isRecord(value) ? canonicalObject(value, omitKey) : (canonicalJson(value) ?? 'null');
+  const text = isRecord(value) ? canonicalObject(value, sortedTopKeys(value), omitKey) : (canonicalJson(value) ?? 'null');
   return hash('sha256', text, 'base64url').slice(0, 26);
 }

@@ -125,14 +125,17 @@ function readUser(record: Rec): UsageEvent['user'] | Problem {
 }
 
 const CLIENT_KEYS = ['app', 'version', 'platform', 'os', 'ip'] as const;
+const CLIENT_PATHS = CLIENT_KEYS.map((k) => `client.${k}`);
 
 function readClient(record: Rec): Read<NonNullable<UsageEvent['client']>> {
   const client = optObject(record, 'client');
   if (client === undefined || client instanceof Problem) return client;
   const out: NonNullable<UsageEvent['client']> = {};
   let any = false;
-  for (const key of CLIENT_KEYS) {
-    const v = key === 'version' ? optText(client, key, 'client.version') : optString(client, key, `client.${key}`);
+  for (let i = 0; i < CLIENT_KEYS.length; i++) {
+    const key = CLIENT_KEYS[i]!;
+    const path = CLIENT_PATHS[i]!;
+    const v = key === 'version' ? optText(client, key, path) : optString(client, key, path);
     if (v instanceof Problem) return v;
     if (v === undefined) continue;
     out[key] = key === 'ip' ? normalizeIp(v) : v;
@@ -142,14 +145,16 @@ function readClient(record: Rec): Read<NonNullable<UsageEvent['client']>> {
 }
 
 const LOCATION_KEYS = ['country', 'region', 'city'] as const;
+const LOCATION_PATHS = LOCATION_KEYS.map((k) => `location.${k}`);
 
 function readLocation(record: Rec): Read<NonNullable<UsageEvent['location']>> {
   const location = optObject(record, 'location');
   if (location === undefined || location instanceof Problem) return location;
   const out: NonNullable<UsageEvent['location']> = {};
   let any = false;
-  for (const key of LOCATION_KEYS) {
-    const v = optString(location, key, `location.${key}`);
+  for (let i = 0; i < LOCATION_KEYS.length; i++) {
+    const key = LOCATION_KEYS[i]!;
+    const v = optString(location, key, LOCATION_PATHS[i]!);
     if (v instanceof Problem) return v;
     if (v === undefined) continue;
     out[key] = key === 'country' ? normalizeCountry(v) : v;

@@ -1,0 +1,216 @@
+/**
+ * The evaluation worker: reads batches from the intake stream (consumer group, so replicas share the
+ * work), judges each event, records the alerts, enqueues one notification job per (alert, target),
+ * and only then acknowledges the batch. A crash anywhere before the ack re-delivers the batch; the
+ * recorded decisions, idempotent rule state and deterministic job ids make that a no-op.
+ */
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Alert } from '../domain/alert.ts';
+import { formatTarget } from '../domain/target.ts';
+import type { UsageEvent } from '../domain/usage-event.ts';
+import { evaluateEvent } from '../pipeline/evaluate.ts';
+import type { RuleState } from '../pipeline/rule-state.ts';
+import type { PolicySet } from '../policy/policy-set.ts';
+import type { AlertStore, DeliveryState } from './alert-store.ts';
+import type { NotifyJobData, NotifyQueues } from './notify.ts';
+import type { Keys } from './redis.ts';
+
+export const EVALUATOR_GROUP = 'evaluators';
+
+export interface EvaluatorObserver {
+  evaluated(events: readonly UsageEvent[], alerts: readonly Alert[]): void;
+  error(err: unknown): void;
+}
+
+export interface EvaluatorDeps {
+  /** A dedicated connection: XREADGROUP BLOCK holds it. */
+  blocking: Redis;
+  /** For everything else. */
+  redis: Redis;
+  keys: Keys;
+  policies: () => PolicySet;
+  enrich: (e: UsageEvent) => UsageEvent | Promise<UsageEvent>;
+  state: RuleState;
+  store: AlertStore;
+  queues: NotifyQueues;
+  /** Extra routing applied to each alert before its jobs are made (separation of duties, hours). */
+  route?: (alert: Alert) => Alert;
+  decisionTtlS: number;
+  batchSize?: number;
+  blockMs?: number;
+  /** Entries a crashed consumer left pending this long are taken over. */
+  claimIdleMs?: number;
+  /** An entry that failed this many times is dead-lettered instead of retried forever. */
+  maxDeliveries?: number;
+  observe?: EvaluatorObserver;
+  consumer?: string;
+}
+
+type Entry = [id: string, fields: string[]];
+
+export class StreamEvaluator {
+  private running = false;
+  private loop?: Promise<void>;
+  private readonly consumer: string;
+  private lastClaim = 0;
+
+  constructor(private readonly d: EvaluatorDeps) {
+    this.consumer = d.consumer ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  }
+
+  async start(): Promise<void> {
+    await ensureGroup(this.d.redis, this.d.keys.intake, EVALUATOR_GROUP);
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Finishes the batch in hand; the blocking read returns within blockMs. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    // Our own pending entries first (we may be a restarted consumer with the same name), then new ones.
+    let cursor = '0';
+    while (this.running) {
+      try {
+        const entries = await this.read(cursor);
+        if (cursor === '0' && entries.length === 0) cursor = '>';
+        if (entries.length) await this.processBatch(entries);
+        await this.claimStuck();
+      } catch (err) {
+        this.d.observe?.error(err);
+        // Redis is down or a batch failed: back off a little; ioredis reconnects by itself.
+        if (this.running) await sleep(500);
+      }
+    }
+  }
+
+  private async read(cursor: string): Promise<Entry[]> {
+    const res = (await this.d.blocking.call(
+      'XREADGROUP', 'GROUP', EVALUATOR_GROUP, this.consumer, 'COUNT', String(this.d.batchSize ?? 500),
+      ...(cursor === '>' ? ['BLOCK', String(this.d.blockMs ?? 1_000)] : []),
+      'STREAMS', this.d.keys.intake, cursor,
+    )) as [string, Entry[]][] | null;
+    return res?.[0]?.[1] ?? [];
+  }
+
+  private async claimStuck(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastClaim < 5_000) return;
+    this.lastClaim = now;
+    const [, entries] = (await this.d.redis.call(
+      'XAUTOCLAIM', this.d.keys.intake, EVALUATOR_GROUP, this.consumer, String(this.d.claimIdleMs ?? 30_000), '0', 'COUNT', '200',
+    )) as [string, Entry[]];
+    const live = entries.filter(([, f]) => f !== null);
+    if (live.length) await this.processBatch(live);
+  }
+
+  /** Judges a batch; on failure retries entry by entry so one poison entry cannot block the rest. */
+  async processBatch(entries: Entry[]): Promise<void> {
+    try {
+      await this.judge(entries);
+    } catch (err) {
+      this.d.observe?.error(err);
+      for (const entry of entries) {
+        try {
+          await this.judge([entry]);
+        } catch (e) {
+          this.d.observe?.error(e);
+          await this.giveUpIfPoison(entry, e);
+        }
+      }
+    }
+  }
+
+  private async judge(entries: Entry[]): Promise<void> {
+    const events: UsageEvent[] = [];
+    for (const [, fields] of entries) events.push(JSON.parse(field(fields, 'e')) as UsageEvent);
+
+    const recorded = await this.d.redis.mget(...events.map((e) => this.d.keys.decision(e.id)));
+    const alerts: Alert[] = [];
+    const fresh: { event: UsageEvent; alerts: Alert[] }[] = [];
+    const set = this.d.policies();
+    for (const [i, e] of events.entries()) {
+      const prior = recorded[i];
+      if (prior) { alerts.push(...(JSON.parse(prior) as Alert[])); continue; }
+      const out = await evaluateEvent(await this.d.enrich(e), set, this.d.state);
+      const routed = this.d.route ? out.map(this.d.route) : out;
+      if (routed.length) fresh.push({ event: e, alerts: routed });
+      alerts.push(...routed);
+    }
+    await this.recordDecisions(fresh);
+
+    const jobs: NotifyJobData[] = [];
+    const records: { alert: Alert; deliveries: DeliveryState[] }[] = [];
+    const at = new Date().toISOString();
+    for (const a of alerts) {
+      const deliveries: DeliveryState[] = a.targets.map((t) => ({
+        target: formatTarget(t),
+        state: a.suppressed ? 'suppressed' : 'pending',
+        attempts: 0,
+        updated_at: at,
+        ...(a.suppressed ? { reason: `dedup: repeat of alert ${a.follows} (key ${a.dedup_key})` } : {}),
+      }));
+      records.push({ alert: a, deliveries });
+      if (!a.suppressed) for (const t of a.targets) jobs.push({ alert: a, target: t, purpose: 'alert', received_at: a.event.received_at });
+    }
+    await this.d.store.record(records);
+    await this.d.queues.enqueue(jobs);
+    const ids = entries.map(([id]) => id);
+    await this.d.redis.multi().xack(this.d.keys.intake, EVALUATOR_GROUP, ...ids).xdel(this.d.keys.intake, ...ids).exec();
+    this.d.observe?.evaluated(events, alerts);
+  }
+
+  /**
+   * Remembers what each event produced, so a retried evaluation (after a crash, or on another
+   * replica after a policy reload) sends the same alerts. A decision recorded by someone else first wins.
+   */
+  private async recordDecisions(fresh: { event: UsageEvent; alerts: Alert[] }[]): Promise<void> {
+    if (fresh.length === 0) return;
+    const m = this.d.redis.multi();
+    for (const f of fresh) m.set(this.d.keys.decision(f.event.id), JSON.stringify(f.alerts), 'EX', this.d.decisionTtlS, 'NX');
+    const res = (await m.exec()) ?? [];
+    for (const [i, f] of fresh.entries()) {
+      if (res[i]?.[1] === 'OK') continue;
+      const theirs = await this.d.redis.get(this.d.keys.decision(f.event.id));
+      if (theirs) f.alerts.splice(0, f.alerts.length, ...(JSON.parse(theirs) as Alert[]));
+    }
+  }
+
+  private async giveUpIfPoison(entry: Entry, err: unknown): Promise<void> {
+    const [id, fields] = entry;
+    const pending = (await this.d.redis.xpending(this.d.keys.intake, EVALUATOR_GROUP, id, id, 1)) as [string, string, number, number][];
+    const deliveries = pending[0]?.[3] ?? 0;
+    if (deliveries < (this.d.maxDeliveries ?? 5)) return;
+    await this.d.redis.multi()
+      .lpush(this.d.keys.deadEvents, JSON.stringify({ source: 'evaluator', reason: `evaluation failed ${deliveries} times: ${(err as Error)?.message ?? String(err)}`, record: field(fields, 'e'), received_at: new Date().toISOString() }))
+      .ltrim(this.d.keys.deadEvents, 0, 9_999)
+      .xack(this.d.keys.intake, EVALUATOR_GROUP, id)
+      .xdel(this.d.keys.intake, id)
+      .exec();
+  }
+}
+
+export async function ensureGroup(redis: Redis, stream: string, group: string): Promise<void> {
+  try {
+    await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+  } catch (err) {
+    if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+  }
+}
+
+function field(fields: string[], name: string): string {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1]!;
+  throw new Error(`stream entry has no field ${name}`);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,256 @@
+/**
+ * Delivery through BullMQ: one queue per channel kind, one job per (alert, target) with a
+ * deterministic id, so a retried evaluation or a second replica never enqueues a second job.
+ *
+ * Exactly-once in practice: a sent-marker is written right after a successful send and checked before
+ * every send; Slack jobs that may have been in flight at a crash are checked against the channel's
+ * history first. A duplicate remains possible only for a send in flight at a hard crash.
+ */
+import { createHash } from 'node:crypto';
+import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Alert } from '../domain/alert.ts';
+import { formatTarget, type ChannelKind, type Target } from '../domain/target.ts';
+import type { MessageContext } from '../notifiers/alert-facts.ts';
+import { isNotifyError, type DeliveryResult, type Notifier } from '../notifiers/notifier.ts';
+import type { AlertStore, DeliveryState } from './alert-store.ts';
+import type { Keys } from './redis.ts';
+
+export const CHANNEL_KINDS: readonly ChannelKind[] = ['email', 'slack', 'webhook'];
+const QUEUE_NAMES: Record<ChannelKind, string> = { email: 'notify-email', slack: 'notify-slack', webhook: 'notify-webhook' };
+
+export interface NotifyJobData {
+  alert: Alert;
+  target: Target;
+  /** `fallback`: this job carries an alert whose delivery to `failed_target` failed for good. */
+  purpose: 'alert' | 'fallback';
+  failed_target?: string;
+  failure?: string;
+  /** When the event was received: for the event-to-delivery latency histogram. */
+  received_at: string;
+}
+
+export const DEFAULT_RETRY_FOR_MS = 24 * 3600 * 1000;
+const MAX_BACKOFF_MS = 60_000;
+/** Slack posts ~1 message per second per channel; pace ourselves below its limit. */
+const SLACK_PACE_MS = 1_000;
+
+/** `<alert id>.<hash of target>`: BullMQ job ids may not contain ':'. */
+export function notifyJobId(alertId: string, target: Target, purpose: 'alert' | 'fallback' = 'alert'): string {
+  const h = createHash('sha256').update(formatTarget(target)).digest('base64url').slice(0, 16);
+  return `${purpose === 'fallback' ? 'fb.' : ''}${alertId}.${h}`;
+}
+
+/** Exponential, capped at 60 s, with full jitter in the upper half so replicas do not retry in step. */
+export function backoffDelay(attemptsMade: number, random: () => number = Math.random): number {
+  const base = Math.min(MAX_BACKOFF_MS, 1_000 * 2 ** Math.max(0, attemptsMade - 1));
+  return Math.round(base / 2 + random() * (base / 2));
+}
+
+export class NotifyQueues {
+  readonly queues: Record<ChannelKind, Queue>;
+
+  constructor(connection: Redis, prefix: string, private readonly retentionMs: number) {
+    const make = (kind: ChannelKind) => new Queue(QUEUE_NAMES[kind], {
+      connection, prefix,
+      defaultJobOptions: {
+        // Retries stop at the retry_for deadline (checked by the worker), not at a count.
+        attempts: 1_000_000,
+        backoff: { type: 'vaultwatch' },
+        removeOnComplete: { age: 3600, count: 10_000 },
+        // Failed jobs are the dead-letter record: keep them as long as the alerts.
+        removeOnFail: { age: Math.round(this.retentionMs / 1000) },
+      },
+    });
+    this.queues = { email: make('email'), slack: make('slack'), webhook: make('webhook') };
+  }
+
+  /** Idempotent: the job id and a deduplication key that outlives the job both come from (alert, target). */
+  async enqueue(jobs: readonly NotifyJobData[]): Promise<void> {
+    const byKind = new Map<ChannelKind, NotifyJobData[]>();
+    for (const j of jobs) {
+      const list = byKind.get(j.target.kind) ?? [];
+      list.push(j);
+      byKind.set(j.target.kind, list);
+    }
+    await Promise.all([...byKind].map(([kind, list]) => this.queues[kind].addBulk(list.map((data) => {
+      const id = notifyJobId(data.alert.id, data.target, data.purpose);
+      return { name: data.purpose, data, opts: { jobId: id, deduplication: { id, ttl: this.retentionMs } } };
+    }))));
+  }
+
+  async counts(): Promise<Record<string, Record<string, number>>> {
+    const out: Record<string, Record<string, number>> = {};
+    for (const kind of CHANNEL_KINDS) {
+      out[QUEUE_NAMES[kind]] = await this.queues[kind].getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(CHANNEL_KINDS.map((k) => this.queues[k].close()));
+  }
+}
+
+export interface NotifyWorkerDeps {
+  /** A connection factory for blocking worker connections (maxRetriesPerRequest null). */
+  connection: () => Redis;
+  /** For markers and pacing (the same Redis). */
+  redis: Redis;
+  prefix: string;
+  keys: Keys;
+  notifiers: Record<ChannelKind, Notifier>;
+  store: AlertStore;
+  queues: NotifyQueues;
+  context: MessageContext;
+  retryForMs: number;
+  retentionMs: number;
+  fallback: readonly Target[];
+  concurrency?: number;
+  now?: () => number;
+  observe?: DeliveryObserver;
+}
+
+/** What the app wants to know about deliveries (metrics, logs). */
+export interface DeliveryObserver {
+  delivered(kind: ChannelKind, data: NotifyJobData, result: DeliveryResult): void;
+  retry(kind: ChannelKind, data: NotifyJobData, error: string): void;
+  rateLimited(kind: ChannelKind, data: NotifyJobData, delayMs: number): void;
+  failed(kind: ChannelKind, data: NotifyJobData, error: string): void;
+}
+
+export class NotifyWorkers {
+  private readonly workers: Worker[] = [];
+  private readonly now: () => number;
+
+  constructor(private readonly d: NotifyWorkerDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  start(): void {
+    for (const kind of CHANNEL_KINDS) {
+      const w = new Worker<NotifyJobData>(QUEUE_NAMES[kind], (job, token, signal) => this.process(kind, job, token, signal), {
+        connection: this.d.connection(),
+        prefix: this.d.prefix,
+        concurrency: this.d.concurrency ?? 10,
+        settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade) },
+      });
+      // Errors here are connection trouble; the worker reconnects by itself.
+      w.on('error', () => {});
+      this.workers.push(w);
+    }
+  }
+
+  isRunning(): boolean {
+    return this.workers.length > 0 && this.workers.every((w) => w.isRunning());
+  }
+
+  /** Stops fetching, lets in-flight sends finish within `graceMs`, then forces (they will be retried). */
+  async close(graceMs = 10_000): Promise<void> {
+    const graceful = Promise.all(this.workers.map((w) => w.close()));
+    const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs).unref());
+    if ((await Promise.race([graceful, timer])) === 'timeout') await Promise.all(this.workers.map((w) => w.close(true)));
+  }
+
+  private async process(kind: ChannelKind, job: Job<NotifyJobData>, token: string | undefined, signal?: AbortSignal): Promise<DeliveryResult> {
+    const data = job.data;
+    const target = formatTarget(data.target);
+    const jobId = job.id!;
+    const marker = this.d.keys.sent(jobId);
+
+    const already = await this.d.redis.get(marker);
+    if (already !== null) return JSON.parse(already) as DeliveryResult;
+
+    const notifier = this.d.notifiers[kind];
+    const req = { alert: data.alert, target: data.target, context: this.d.context };
+
+    // A job started before may have sent its message and crashed before recording it.
+    if (job.attemptsStarted > 1 && notifier.findDelivered) {
+      const found = await notifier.findDelivered(req).catch(() => undefined);
+      if (found) {
+        await this.markDelivered(job, kind, found, 'already_delivered');
+        return found;
+      }
+    }
+
+    if (kind === 'slack') await this.pace(job, token, data.target);
+
+    try {
+      const result = await notifier.send(req, signal);
+      await this.markDelivered(job, kind, result, 'delivered');
+      return result;
+    } catch (err) {
+      return this.onSendError(kind, job, token, err, target);
+    }
+  }
+
+  /** About one message per second per Slack channel, across replicas (a Redis key per channel). */
+  private async pace(job: Job<NotifyJobData>, token: string | undefined, target: Target): Promise<void> {
+    const key = this.d.keys.pace(formatTarget(target));
+    const ok = await this.d.redis.set(key, '1', 'PX', SLACK_PACE_MS, 'NX');
+    if (ok) return;
+    const ttl = Math.max(50, await this.d.redis.pttl(key));
+    await job.moveToDelayed(this.now() + ttl, token);
+    throw new DelayedError();
+  }
+
+  private async markDelivered(job: Job<NotifyJobData>, kind: ChannelKind, result: DeliveryResult, outcome: 'delivered' | 'already_delivered'): Promise<void> {
+    const data = job.data;
+    const target = formatTarget(data.target);
+    await this.d.redis.set(this.d.keys.sent(job.id!), JSON.stringify(result), 'PX', this.d.retentionMs);
+    const state: DeliveryState = {
+      target, state: 'delivered', attempts: job.attemptsStarted, updated_at: new Date(this.now()).toISOString(),
+      result: { ...(result.id ? { id: result.id } : {}), ...(result.channel ? { channel: result.channel } : {}), ...(result.path ? { path: result.path } : {}) },
+    };
+    await this.d.store.updateDelivery(data.alert.id, state, { target, at: state.updated_at, outcome });
+    this.d.observe?.delivered(kind, data, result);
+  }
+
+  private async onSendError(kind: ChannelKind, job: Job<NotifyJobData>, token: string | undefined, err: unknown, target: string): Promise<never> {
+    const data = job.data;
+    const message = err instanceof Error ? err.message : String(err);
+    const at = new Date(this.now()).toISOString();
+
+    if (isNotifyError(err) && err.retryAfterMs !== undefined) {
+      // Slack's Retry-After applies to this channel: hold its other jobs too, spend no attempt.
+      if (kind === 'slack') await this.d.redis.set(this.d.keys.pace(target), '1', 'PX', err.retryAfterMs);
+      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsStarted, updated_at: at, reason: message }, { target, at, outcome: 'rate_limited', error: message });
+      this.d.observe?.rateLimited(kind, data, err.retryAfterMs);
+      await job.moveToDelayed(this.now() + err.retryAfterMs, token);
+      throw new DelayedError();
+    }
+
+    const permanent = isNotifyError(err) && !err.retryable;
+    const expired = this.now() - job.timestamp >= this.d.retryForMs;
+    if (!permanent && !expired) {
+      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsStarted, updated_at: at, reason: message }, { target, at, outcome: 'retry', error: message });
+      this.d.observe?.retry(kind, data, message);
+      throw err instanceof Error ? err : new Error(message);
+    }
+
+    const reason = permanent ? message : `gave up after ${job.attemptsStarted} attempts over ${Math.round((this.now() - job.timestamp) / 60_000)} min: ${message}`;
+    await this.deadLetter(job, kind, reason);
+    throw new UnrecoverableError(reason);
+  }
+
+  /** Dead letter, record, and hand the alert to the fallback targets (never back to the same one). */
+  private async deadLetter(job: Job<NotifyJobData>, kind: ChannelKind, reason: string): Promise<void> {
+    const data = job.data;
+    const target = formatTarget(data.target);
+    const at = new Date(this.now()).toISOString();
+    await this.d.redis.multi()
+      .lpush(this.d.keys.deadDeliveries, JSON.stringify({ job_id: job.id, alert_id: data.alert.id, target, reason, at }))
+      .ltrim(this.d.keys.deadDeliveries, 0, 9_999)
+      .exec();
+    await this.d.store.updateDelivery(data.alert.id, { target, state: 'failed', attempts: job.attemptsStarted, updated_at: at, reason }, { target, at, outcome: 'failed', error: reason });
+    this.d.observe?.failed(kind, data, reason);
+    if (data.purpose === 'fallback') return;
+    const fallbacks = this.d.fallback.filter((t) => formatTarget(t) !== target);
+    if (fallbacks.length === 0) return;
+    // The fallback recipient must see why this reached them rather than the intended recipient.
+    const alert: Alert = { ...data.alert, reasons: [...data.alert.reasons, `could not be delivered to ${target} (${reason}); you receive it as the fallback`] };
+    await this.d.queues.enqueue(fallbacks.map((t) => ({
+      alert, target: t, purpose: 'fallback' as const, failed_target: target, failure: reason, received_at: data.received_at,
+    })));
+  }
+}
