@@ -16,6 +16,21 @@ const program = new Command('vaultwatch')
     process.exit(err.exitCode === 0 ? 0 : EXIT_USAGE);
   });
 
+program.command('start')
+  .description('run the daemon: sources, policy evaluation, workers, HTTP (health, metrics, ingest)')
+  .option(...CONFIG_OPTION)
+  .option('--listen <host:port>', 'override http.listen')
+  .action(async (o) => exit(await (await import('./cli/start.ts')).startCommand(o)));
+
+program.command('alerts')
+  .description('list recorded alerts and the state of each delivery (reads Redis)')
+  .option(...CONFIG_OPTION)
+  .option('--since <when>', 'a duration back (24h, 7d) or an ISO time', '24h')
+  .option('--vault <id or name>', 'only this vault')
+  .option('--limit <n>', 'at most this many alerts', '1000')
+  .option('--json', 'one JSON object per alert')
+  .action(async (o) => exit(await (await import('./cli/alerts.ts')).alertsCommand(o)));
+
 program.command('validate')
   .description('load every file, print every error as path:line:column: message (exit 2 if any)')
   .option(...CONFIG_OPTION)

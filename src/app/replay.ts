@@ -31,6 +31,8 @@ export interface ReplayProblem {
 
 export class Replayer {
   readonly counts: ReplayCounts = { records: 0, events: 0, alerts: 0, bad: 0, duplicates: 0, skipped: 0 };
+  /** Events for which at least one rule held (before stateful checks). */
+  eventsWithAlerts = 0;
   private readonly seen = new Set<string>();
   private readonly ctx: Parameters<typeof normalizeRecord>[1];
 
@@ -76,7 +78,11 @@ export class Replayer {
     this.catalog.enrich(e);
     const out = evaluateEvent(e, this.policies, this.state);
     if (Array.isArray(out)) return out;
-    return out.then((alerts) => { this.counts.alerts += alerts.length; return alerts; });
+    return out.then((alerts) => {
+      this.counts.alerts += alerts.length;
+      if (alerts.length) this.eventsWithAlerts++;
+      return alerts;
+    });
   }
 
   /** Normalise and enrich one record without judging it (render's preview). */

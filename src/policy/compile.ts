@@ -9,6 +9,7 @@ import { parseDuration } from '../domain/duration.ts';
 import { isEmailAddress, parseTarget, targetKey, type Target } from '../domain/target.ts';
 import { toCountryCode } from '../domain/country.ts';
 import type { ConfigIssue } from '../config/issues.ts';
+import { checkSettings } from '../config/settings-checks.ts';
 import { didYouMean } from '../config/issues.ts';
 import { displayPath, type LoadedConfig, type LoadedFile } from '../config/load.ts';
 import type { ConfigFile, ManagerDef, MatchDef, NotBlockDef, PolicyFile, RuleDef } from '../config/schema.ts';
@@ -17,8 +18,8 @@ import { parseCalendar } from './calendar.ts';
 import type { CompiledRule, EventKey, Recipient } from './compiled-rule.ts';
 import { GlobSet } from './glob.ts';
 import {
-  clientsPredicate, countriesPredicate, duringPredicate, ipPredicate, itemsPredicate, outsidePredicate, parseCidr,
-  PREDICATE_ORDER, setPredicate, tagsPredicate, usersPredicate, type Predicate,
+  ClientsPredicate, CountriesPredicate, IpPredicate, ItemsPredicate, parseCidr, PREDICATE_ORDER, SchedulePredicate,
+  SetPredicate, TagsPredicate, UsersPredicate, type Predicate,
 } from './predicates.ts';
 import { PolicySet, type CompiledPolicy } from './policy-set.ts';
 import { compileSchedule, validateScheduleDef, type Schedule, type ScheduleDef } from './schedule.ts';
@@ -267,18 +268,12 @@ function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, a
   const b = block as MatchDef;
   const keyPath = (k: string, i?: number) => (i === undefined ? [...path, k] : Array.isArray(b[k as keyof MatchDef]) ? [...path, k, i] : [...path, k]);
 
-  if (b.actions !== undefined) out.set('actions', setPredicate('actions', asList(b.actions), (e) => e.action, 'action'));
-  if (b.vendor_actions !== undefined) {
-    out.set('vendor_actions', setPredicate('vendor_actions', asList(b.vendor_actions).map(String), (e) => e.vendor_action, 'vendor action'));
-  }
-  if (b.fields !== undefined) out.set('fields', setPredicate('fields', asList(b.fields), (e) => e.field, 'field'));
-  if (b.item_types !== undefined) {
-    // An unknown type never matches, even when a policy lists `unknown`: "we could not tell" is not a type.
-    const types = asList(b.item_types);
-    out.set('item_types', setPredicate('item_types', types, (e) => (e.item.type === 'unknown' ? undefined : e.item.type), 'item type'));
-  }
-  if (b.items !== undefined) out.set('items', itemsPredicate(asList(b.items)));
-  if (b.tags !== undefined) out.set('tags', tagsPredicate(asList(b.tags)));
+  if (b.actions !== undefined) out.set('actions', new SetPredicate('actions', 'action', asList(b.actions)));
+  if (b.vendor_actions !== undefined) out.set('vendor_actions', new SetPredicate('vendor_actions', 'vendor_action', asList(b.vendor_actions).map(String)));
+  if (b.fields !== undefined) out.set('fields', new SetPredicate('fields', 'field', asList(b.fields)));
+  if (b.item_types !== undefined) out.set('item_types', new SetPredicate('item_types', 'item_type', asList(b.item_types)));
+  if (b.items !== undefined) out.set('items', new ItemsPredicate(asList(b.items)));
+  if (b.tags !== undefined) out.set('tags', new TagsPredicate(asList(b.tags)));
   if (b.users !== undefined) {
     const users = asList(b.users);
     users.forEach((u, i) => {
@@ -288,9 +283,9 @@ function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, a
         at(keyPath('users', i), `"${u}" is not an email address`);
       }
     });
-    out.set('users', usersPredicate(users, s.ctx.groups));
+    out.set('users', new UsersPredicate(users, s.ctx.groups));
   }
-  if (b.clients !== undefined) out.set('clients', clientsPredicate(asList(b.clients)));
+  if (b.clients !== undefined) out.set('clients', new ClientsPredicate(asList(b.clients)));
   if (b.countries !== undefined) {
     const codes: string[] = [];
     asList(b.countries).forEach((c, i) => {
@@ -298,7 +293,7 @@ function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, a
       if (code) codes.push(code);
       else at(keyPath('countries', i), `"${c}" is not a country (use ISO 3166 alpha-2 like GB, or an English name)`);
     });
-    out.set('countries', countriesPredicate(codes));
+    out.set('countries', new CountriesPredicate(codes));
   }
   if (b.ip !== undefined) {
     const cidrs = asList(b.ip);
@@ -307,7 +302,7 @@ function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, a
       if (!r) at(keyPath('ip', i), `"${c}" is not a CIDR or IP address (10.0.0.0/8, 2001:db8::/32, 203.0.113.7)`);
       return r;
     });
-    if (ranges.every((r) => r !== undefined)) out.set('ip', ipPredicate(cidrs, ranges as NonNullable<(typeof ranges)[number]>[]));
+    if (ranges.every((r) => r !== undefined)) out.set('ip', new IpPredicate(cidrs, ranges as NonNullable<(typeof ranges)[number]>[]));
   }
   let failedQuietly = false;
   for (const key of ['during', 'outside'] as const) {
@@ -319,7 +314,7 @@ function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, a
       else if (!s.ctx.scheduleNames.has(n)) at(keyPath(key, i), unknownSchedule(n, s.ctx));
       else failedQuietly = true; // the schedule itself is invalid: reported in vaultwatch.yaml
     });
-    if (schedules.length === names.length && !failedQuietly) out.set(key, key === 'during' ? duringPredicate(schedules) : outsidePredicate(schedules));
+    if (schedules.length === names.length && !failedQuietly) out.set(key, new SchedulePredicate(key, schedules));
   }
   return PREDICATE_ORDER.flatMap((k) => (out.has(k) ? [out.get(k)!] : []));
 }
@@ -328,6 +323,7 @@ function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, a
 export function buildPolicySet(loaded: LoadedConfig): { set: PolicySet; ctx?: PolicyContext; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [...loaded.issues];
   if (!loaded.main.value) return { set: new PolicySet([]), issues };
+  checkSettings(loaded.main.value, loaded.main.yaml, issues);
   const ctx = buildPolicyContext(loaded.main.value, loaded.main.yaml, dirname(loaded.path), issues);
   const { policies, issues: policyIssues } = compilePolicies(loaded, ctx);
   issues.push(...policyIssues);

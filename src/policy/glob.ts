@@ -32,26 +32,47 @@ export function globToRegexSource(pattern: string): string {
   return out;
 }
 
-/** A set of patterns compiled once: exact names in a Set, globs in one alternation. */
+type Matcher = (lower: string, raw: string) => boolean;
+
+/**
+ * The common shapes (`prefix*`, `*suffix`, `*part*`) become string tests: an anchored `.*` regex
+ * backtracks over the whole value, and these run on every event of a vault.
+ */
+function compileOne(pattern: string): Matcher {
+  const lower = pattern.toLowerCase();
+  const inner = lower.slice(1, -1);
+  if (lower.length > 1 && lower.startsWith('*') && lower.endsWith('*') && !isGlob(inner)) return (v) => v.includes(inner);
+  const head = lower.slice(0, -1);
+  if (lower.endsWith('*') && !isGlob(head)) return (v) => v.startsWith(head);
+  const tail = lower.slice(1);
+  if (lower.startsWith('*') && !isGlob(tail)) return (v) => v.endsWith(tail);
+  const re = new RegExp(`^${globToRegexSource(pattern)}$`, 'is');
+  return (_, raw) => re.test(raw);
+}
+
+/** A set of patterns compiled once: exact names in a Set, globs as string tests or one regex each. */
 export class GlobSet {
   private readonly exact = new Set<string>();
-  private readonly globs: string[] = [];
-  private readonly re: RegExp | undefined;
+  private readonly matchers: Matcher[] = [];
+  private readonly globPatterns: string[] = [];
 
   constructor(readonly patterns: readonly string[]) {
     for (const p of patterns) {
-      if (isGlob(p)) this.globs.push(p);
-      else this.exact.add(p.toLowerCase());
+      if (isGlob(p)) {
+        this.globPatterns.push(p);
+        this.matchers.push(compileOne(p));
+      } else {
+        this.exact.add(p.toLowerCase());
+      }
     }
-    this.re = this.globs.length
-      ? new RegExp(`^(?:${this.globs.map(globToRegexSource).join('|')})$`, 'is')
-      : undefined;
   }
 
   matches(value: string | undefined): boolean {
     if (value === undefined) return false;
     const v = value.toLowerCase();
-    return this.exact.has(v) || (this.re !== undefined && this.re.test(value));
+    if (this.exact.has(v)) return true;
+    for (const m of this.matchers) if (m(v, value)) return true;
+    return false;
   }
 
   /** The first pattern that matches, for reasons ("matches \"Company card*\""). */
@@ -59,7 +80,7 @@ export class GlobSet {
     if (value === undefined) return undefined;
     const v = value.toLowerCase();
     for (const p of this.patterns) {
-      if (isGlob(p) ? new RegExp(`^${globToRegexSource(p)}$`, 'is').test(value) : p.toLowerCase() === v) return p;
+      if (isGlob(p) ? compileOne(p)(v, value) : p.toLowerCase() === v) return p;
     }
     return undefined;
   }

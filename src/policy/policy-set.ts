@@ -1,5 +1,7 @@
+import { ACTIONS, type Action } from '../domain/actions.ts';
 import type { UsageEvent } from '../domain/usage-event.ts';
 import { ruleHolds, type CompiledRule } from './compiled-rule.ts';
+import { SetPredicate } from './predicates.ts';
 
 /** The rules of one policy file, as compiled; the unit that hot reload keeps or replaces. */
 export interface CompiledPolicy {
@@ -16,6 +18,8 @@ export interface CompiledPolicy {
  */
 export class PolicySet {
   private readonly byVault = new Map<string, CompiledRule[]>();
+  /** Per vault and action, the rules that can hold for that action (in file order). */
+  private readonly byVaultAction = new Map<string, Map<Action, CompiledRule[]>>();
   private readonly vaultNames = new Map<string, string>();
   readonly policies: readonly CompiledPolicy[];
 
@@ -30,6 +34,13 @@ export class PolicySet {
         this.byVault.set(id, rules);
         if (v.name && !this.vaultNames.has(id)) this.vaultNames.set(id, v.name);
       }
+    }
+    // Most rules name actions and most events are fills: indexing by action means an event only
+    // meets the rules that could fire for it.
+    for (const [id, rules] of this.byVault) {
+      const index = new Map<Action, CompiledRule[]>();
+      for (const a of ACTIONS) index.set(a, rules.filter((r) => ruleAllows(r, a)));
+      this.byVaultAction.set(id, index);
     }
   }
 
@@ -55,8 +66,10 @@ export class PolicySet {
 
   /** The stateless part of the engine: which rules of the event's vault hold. Pure and synchronous. */
   match(e: UsageEvent): CompiledRule[] {
-    const rules = this.rulesFor(e.vault.id);
-    if (rules === EMPTY) return EMPTY_MUTABLE;
+    const index = this.byVaultAction.get(e.vault.id) ?? this.byVaultAction.get(e.vault.id.toLowerCase());
+    if (index === undefined) return EMPTY_MUTABLE;
+    const rules = index.get(e.action);
+    if (rules === undefined) return EMPTY_MUTABLE;
     let out: CompiledRule[] | undefined;
     for (const r of rules) {
       if (ruleHolds(r, e)) (out ??= []).push(r);
@@ -68,3 +81,8 @@ export class PolicySet {
 const EMPTY: readonly CompiledRule[] = Object.freeze([]);
 // Callers never mutate the "no match" result; sharing one array keeps the hot path allocation-free.
 const EMPTY_MUTABLE = EMPTY as CompiledRule[];
+
+function ruleAllows(rule: CompiledRule, action: Action): boolean {
+  const p = rule.match.find((x) => x.key === 'actions');
+  return !(p instanceof SetPredicate) || p.listed.includes(action);
+}

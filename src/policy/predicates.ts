@@ -1,6 +1,10 @@
 /**
  * One predicate per match key. Each tests an event cheaply (the hot path) and, only for events that
  * fired, explains itself in plain language (the alert's reasons).
+ *
+ * Predicates are class instances rather than closures on purpose: 1,000 policies make tens of
+ * thousands of predicates, and V8 keeps type feedback per closure, so closures each called a few
+ * times stay interpreted; prototype methods share their feedback and get optimised.
  */
 import ipaddr from 'ipaddr.js';
 import { toCountryCode } from '../domain/country.ts';
@@ -19,86 +23,119 @@ export interface Predicate {
 
 const list = (values: readonly string[]) => values.join(', ');
 
-export function setPredicate(
-  key: string, values: readonly string[], get: (e: UsageEvent) => string | undefined, noun: string,
-): Predicate {
-  const set = new Set(values);
-  return {
-    key,
-    test: (e) => { const v = get(e); return v !== undefined && set.has(v); },
-    explain: (e) => `${noun} ${get(e)} is one of: ${list(values)}`,
-    explainMiss: (e) => `${noun} ${get(e) ?? '(unknown)'} is not one of: ${list(values)}`,
-  };
+/** Which event field a set predicate reads; a switch, not a getter closure (see the header). */
+export type SetField = 'action' | 'vendor_action' | 'field' | 'item_type';
+const NOUNS: Record<SetField, string> = { action: 'action', vendor_action: 'vendor action', field: 'field', item_type: 'item type' };
+
+function readField(e: UsageEvent, f: SetField): string | undefined {
+  switch (f) {
+    case 'action': return e.action;
+    case 'vendor_action': return e.vendor_action;
+    case 'field': return e.field;
+    // "We could not tell" is not a type: an unknown type never matches, even when `unknown` is listed.
+    case 'item_type': return e.item.type === 'unknown' ? undefined : e.item.type;
+  }
 }
 
-export function tagsPredicate(tags: readonly string[]): Predicate {
-  const wanted = new Set(tags.map((t) => t.toLowerCase()));
-  return {
-    key: 'tags',
-    test: (e) => e.item.tags?.some((t) => wanted.has(t.toLowerCase())) ?? false,
-    explain: (e) => `item is tagged ${e.item.tags?.filter((t) => wanted.has(t.toLowerCase())).join(', ')}`,
-    explainMiss: () => `item carries none of the tags ${list(tags)}`,
-  };
+export class SetPredicate implements Predicate {
+  private readonly set: ReadonlySet<string>;
+  constructor(readonly key: string, private readonly field: SetField, private readonly values: readonly string[]) {
+    this.set = new Set(values);
+  }
+  test(e: UsageEvent): boolean {
+    const v = readField(e, this.field);
+    return v !== undefined && this.set.has(v);
+  }
+  /** The values listed (the engine indexes rules by action with it). */
+  get listed(): readonly string[] { return this.values; }
+  explain(e: UsageEvent): string { return `${NOUNS[this.field]} ${readField(e, this.field)} is one of: ${list(this.values)}`; }
+  explainMiss(e: UsageEvent): string { return `${NOUNS[this.field]} ${readField(e, this.field) ?? '(unknown)'} is not one of: ${list(this.values)}`; }
+}
+
+export class TagsPredicate implements Predicate {
+  readonly key = 'tags';
+  private readonly wanted: ReadonlySet<string>;
+  constructor(private readonly tags: readonly string[]) {
+    this.wanted = new Set(tags.map((t) => t.toLowerCase()));
+  }
+  test(e: UsageEvent): boolean {
+    const tags = e.item.tags;
+    if (!tags) return false;
+    for (const t of tags) if (this.wanted.has(t.toLowerCase())) return true;
+    return false;
+  }
+  explain(e: UsageEvent): string { return `item is tagged ${e.item.tags?.filter((t) => this.wanted.has(t.toLowerCase())).join(', ')}`; }
+  explainMiss(): string { return `item carries none of the tags ${list(this.tags)}`; }
 }
 
 /** Item UUID equals (case-insensitive: vendors differ in case), or the enriched title matches a glob. */
-export function itemsPredicate(patterns: readonly string[]): Predicate {
-  const globs = new GlobSet(patterns);
-  return {
-    key: 'items',
-    test: (e) => globs.matches(e.item.id) || globs.matches(e.item.title),
-    explain: (e) => (globs.matches(e.item.id)
-      ? `item ${e.item.id} is listed`
-      : `item "${e.item.title}" matches "${globs.which(e.item.title)}"`),
-    explainMiss: (e) => `item "${e.item.title ?? e.item.id}" is not one of: ${list(patterns)}`,
-  };
-}
-
-export function usersPredicate(patterns: readonly string[], groups: ReadonlyMap<string, GlobSet>): Predicate {
-  const direct: string[] = [];
-  const groupNames: string[] = [];
-  for (const p of patterns) {
-    if (p.startsWith('group:')) groupNames.push(p.slice('group:'.length));
-    else direct.push(p);
+export class ItemsPredicate implements Predicate {
+  readonly key = 'items';
+  private readonly globs: GlobSet;
+  constructor(private readonly patterns: readonly string[]) {
+    this.globs = new GlobSet(patterns);
   }
-  const globs = new GlobSet(direct);
-  const groupSets = groupNames.map((g) => [g, groups.get(g)!] as const);
-  const inGroup = (e: UsageEvent) => groupSets.find(([, set]) => set.matches(e.user.email) || set.matches(e.user.id));
-  return {
-    key: 'users',
-    test: (e) => globs.matches(e.user.email) || globs.matches(e.user.id) || inGroup(e) !== undefined,
-    explain: (e) => {
-      const g = inGroup(e);
-      if (g && !globs.matches(e.user.email) && !globs.matches(e.user.id)) return `${userKey(e)} is in group ${g[0]}`;
-      const p = globs.which(e.user.email) ?? globs.which(e.user.id);
-      return p?.includes('*') || p?.includes('?') ? `${userKey(e)} matches "${p}"` : `user is ${userKey(e)}`;
-    },
-    explainMiss: (e) => `${userKey(e)} is not ${patterns.map((p) => (p.startsWith('group:') ? `in group ${p.slice(6)}` : `"${p}"`)).join(' or ')}`,
-  };
+  test(e: UsageEvent): boolean { return this.globs.matches(e.item.id) || this.globs.matches(e.item.title); }
+  explain(e: UsageEvent): string {
+    return this.globs.matches(e.item.id) ? `item ${e.item.id} is listed` : `item "${e.item.title}" matches "${this.globs.which(e.item.title)}"`;
+  }
+  explainMiss(e: UsageEvent): string { return `item "${e.item.title ?? e.item.id}" is not one of: ${list(this.patterns)}`; }
 }
 
-export function clientsPredicate(patterns: readonly string[]): Predicate {
-  const globs = new GlobSet(patterns);
-  return {
-    key: 'clients',
-    test: (e) => globs.matches(e.client?.app),
-    explain: (e) => `client "${e.client?.app}" matches "${globs.which(e.client?.app)}"`,
-    explainMiss: (e) => `client "${e.client?.app ?? '(unknown)'}" is not one of: ${list(patterns)}`,
-  };
+export class UsersPredicate implements Predicate {
+  readonly key = 'users';
+  private readonly globs: GlobSet;
+  private readonly groups: readonly (readonly [string, GlobSet])[];
+  constructor(private readonly patterns: readonly string[], groups: ReadonlyMap<string, GlobSet>) {
+    const direct: string[] = [];
+    const named: (readonly [string, GlobSet])[] = [];
+    for (const p of patterns) {
+      if (p.startsWith('group:')) named.push([p.slice(6), groups.get(p.slice(6))!]);
+      else direct.push(p);
+    }
+    this.globs = new GlobSet(direct);
+    this.groups = named;
+  }
+  private direct(e: UsageEvent): boolean { return this.globs.matches(e.user.email) || this.globs.matches(e.user.id); }
+  private group(e: UsageEvent): string | undefined {
+    for (const [name, set] of this.groups) if (set.matches(e.user.email) || set.matches(e.user.id)) return name;
+    return undefined;
+  }
+  test(e: UsageEvent): boolean { return this.direct(e) || this.group(e) !== undefined; }
+  explain(e: UsageEvent): string {
+    if (!this.direct(e)) return `${userKey(e)} is in group ${this.group(e)}`;
+    const p = this.globs.which(e.user.email) ?? this.globs.which(e.user.id);
+    return p?.includes('*') || p?.includes('?') ? `${userKey(e)} matches "${p}"` : `user is ${userKey(e)}`;
+  }
+  explainMiss(e: UsageEvent): string {
+    return `${userKey(e)} is not ${this.patterns.map((p) => (p.startsWith('group:') ? `in group ${p.slice(6)}` : `"${p}"`)).join(' or ')}`;
+  }
 }
 
-export function countriesPredicate(codes: readonly string[]): Predicate {
-  const set = new Set(codes);
-  const code = (e: UsageEvent) => {
+export class ClientsPredicate implements Predicate {
+  readonly key = 'clients';
+  private readonly globs: GlobSet;
+  constructor(private readonly patterns: readonly string[]) {
+    this.globs = new GlobSet(patterns);
+  }
+  test(e: UsageEvent): boolean { return this.globs.matches(e.client?.app); }
+  explain(e: UsageEvent): string { return `client "${e.client?.app}" matches "${this.globs.which(e.client?.app)}"`; }
+  explainMiss(e: UsageEvent): string { return `client "${e.client?.app ?? '(unknown)'}" is not one of: ${list(this.patterns)}`; }
+}
+
+export class CountriesPredicate implements Predicate {
+  readonly key = 'countries';
+  private readonly set: ReadonlySet<string>;
+  constructor(private readonly codes: readonly string[]) {
+    this.set = new Set(codes);
+  }
+  private code(e: UsageEvent): string | undefined {
     const c = e.location?.country;
     return c === undefined ? undefined : (c.length === 2 ? c.toUpperCase() : toCountryCode(c));
-  };
-  return {
-    key: 'countries',
-    test: (e) => { const c = code(e); return c !== undefined && set.has(c); },
-    explain: (e) => `country ${code(e)} is one of: ${list(codes)}`,
-    explainMiss: (e) => `country ${code(e) ?? '(unknown)'} is not one of: ${list(codes)}`,
-  };
+  }
+  test(e: UsageEvent): boolean { const c = this.code(e); return c !== undefined && this.set.has(c); }
+  explain(e: UsageEvent): string { return `country ${this.code(e)} is one of: ${list(this.codes)}`; }
+  explainMiss(e: UsageEvent): string { return `country ${this.code(e) ?? '(unknown)'} is not one of: ${list(this.codes)}`; }
 }
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
@@ -128,43 +165,47 @@ function isStrictAddress(text: string): boolean {
   return ipaddr.IPv4.isValidFourPartDecimal(text) || ipaddr.IPv6.isValid(text);
 }
 
-export function ipPredicate(cidrs: readonly string[], ranges: readonly Range[]): Predicate {
-  const v4 = ranges.filter(([a]) => a.kind() === 'ipv4');
-  const v6 = ranges.filter(([a]) => a.kind() === 'ipv6');
-  const find = (e: UsageEvent): number => {
+export class IpPredicate implements Predicate {
+  readonly key = 'ip';
+  private readonly v4: readonly Range[];
+  private readonly v6: readonly Range[];
+  constructor(private readonly cidrs: readonly string[], private readonly ranges: readonly Range[]) {
+    this.v4 = ranges.filter(([a]) => a.kind() === 'ipv4');
+    this.v6 = ranges.filter(([a]) => a.kind() === 'ipv6');
+  }
+  private find(e: UsageEvent): number {
     const ip = e.client?.ip;
     if (!ip || !isStrictAddress(ip)) return -1;
     let a: ipaddr.IPv4 | ipaddr.IPv6;
     try { a = ipaddr.process(ip); } catch { return -1; }
     // match() throws when kinds differ, so compare within a kind only.
-    const pool = a.kind() === 'ipv4' ? v4 : v6;
+    const pool = a.kind() === 'ipv4' ? this.v4 : this.v6;
     const hit = pool.find((r) => a.match(r as [typeof a, number]));
-    return hit ? ranges.indexOf(hit) : -1;
-  };
-  return {
-    key: 'ip',
-    test: (e) => find(e) >= 0,
-    explain: (e) => `IP ${e.client?.ip} is in ${cidrs[find(e)]}`,
-    explainMiss: (e) => `IP ${e.client?.ip ?? '(unknown)'} is not in ${list(cidrs)}`,
-  };
+    return hit ? this.ranges.indexOf(hit) : -1;
+  }
+  test(e: UsageEvent): boolean { return this.find(e) >= 0; }
+  explain(e: UsageEvent): string { return `IP ${e.client?.ip} is in ${this.cidrs[this.find(e)]}`; }
+  explainMiss(e: UsageEvent): string { return `IP ${e.client?.ip ?? '(unknown)'} is not in ${list(this.cidrs)}`; }
 }
 
-export function duringPredicate(schedules: readonly Schedule[]): Predicate {
-  return {
-    key: 'during',
-    test: (e) => schedules.some((s) => s.contains(e.time_ms)),
-    explain: (e) => schedules.find((s) => s.contains(e.time_ms))!.explain(e.time_ms),
-    explainMiss: (e) => schedules.map((s) => s.explain(e.time_ms)).join('; '),
-  };
-}
-
-export function outsidePredicate(schedules: readonly Schedule[]): Predicate {
-  return {
-    key: 'outside',
-    test: (e) => !schedules.some((s) => s.contains(e.time_ms)),
-    explain: (e) => schedules.map((s) => s.explain(e.time_ms)).join('; '),
-    explainMiss: (e) => schedules.find((s) => s.contains(e.time_ms))!.explain(e.time_ms),
-  };
+/** `during` (inside at least one schedule) or `outside` (inside none). */
+export class SchedulePredicate implements Predicate {
+  constructor(readonly key: 'during' | 'outside', private readonly schedules: readonly Schedule[]) {}
+  private inside(ms: number): Schedule | undefined {
+    for (const s of this.schedules) if (s.contains(ms)) return s;
+    return undefined;
+  }
+  test(e: UsageEvent): boolean {
+    const inside = this.inside(e.time_ms) !== undefined;
+    return this.key === 'during' ? inside : !inside;
+  }
+  private explainAll(ms: number): string { return this.schedules.map((s) => s.explain(ms)).join('; '); }
+  explain(e: UsageEvent): string {
+    return this.key === 'during' ? this.inside(e.time_ms)!.explain(e.time_ms) : this.explainAll(e.time_ms);
+  }
+  explainMiss(e: UsageEvent): string {
+    return this.key === 'during' ? this.explainAll(e.time_ms) : this.inside(e.time_ms)!.explain(e.time_ms);
+  }
 }
 
 /** Cheap keys first, schedules last: most events are rejected by an action or item test. */

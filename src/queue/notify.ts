@@ -164,9 +164,10 @@ export class NotifyWorkers {
     const notifier = this.d.notifiers[kind];
     const req = { alert: data.alert, target: data.target, context: this.d.context };
 
-    // A job started before may have sent its message and crashed before recording it.
+    // A job started before may have sent its message and crashed before recording it. A failed
+    // check throws (and the job retries): "could not check" must never become "send again".
     if (job.attemptsStarted > 1 && notifier.findDelivered) {
-      const found = await notifier.findDelivered(req).catch(() => undefined);
+      const found = await notifier.findDelivered(req);
       if (found) {
         await this.markDelivered(job, kind, found, 'already_delivered');
         return found;

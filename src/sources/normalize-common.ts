@@ -26,9 +26,16 @@ export function isRecord(value: unknown): value is Rec {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+function isPrintableAscii(code: number): boolean {
+  return code > 32 && code < 127;
+}
+
 /** A string, trimmed; empty strings and other types count as absent. */
 export function asString(value: unknown): string | undefined {
   if (typeof value !== 'string') return undefined;
+  // Nearly every vendor string starts and ends with a visible ASCII character: no trim needed.
+  const n = value.length;
+  if (n > 0 && isPrintableAscii(value.charCodeAt(0)) && isPrintableAscii(value.charCodeAt(n - 1))) return value;
   const t = value.trim();
   return t === '' ? undefined : t;
 }
@@ -141,13 +148,21 @@ function daysInMonth(y: number, m: number): number {
   return m === 2 && isLeapYear(y) ? 29 : (DAYS_IN_MONTH[m - 1] ?? 0);
 }
 
+/**
+ * Days from 1970-01-01 to a proleptic Gregorian date (Hinnant's days_from_civil). Plain arithmetic:
+ * cheaper than Date.UTC, and without its reading of years 0-99 as 1900-1999.
+ */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
 function utcMs(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number {
-  const t = Date.UTC(y, mo - 1, d, h, mi, s, ms);
-  if (y >= 100) return t;
-  // Date.UTC reads years 0-99 as 1900-1999.
-  const date = new Date(t);
-  date.setUTCFullYear(y);
-  return date.getTime();
+  return daysFromCivil(y, mo, d) * 86_400_000 + ((h * 60 + mi) * 60 + s) * 1000 + ms;
 }
 
 /**
@@ -296,9 +311,11 @@ const COUNTRY_CACHE_LIMIT = 2_000;
 const countryCache = new Map<string, string>();
 let countryIndex: Map<string, string> | undefined;
 
+const COMBINING_MARKS = /[\u0300-\u036f]/g;
+
 /** Folds case and accents so `Côte d'Ivoire`, `cote d'ivoire` and `COTE D'IVOIRE` meet. */
 function foldName(text: string): string {
-  return text.normalize('NFD').replace(/[\u0300-\u036f]/g, '').toLowerCase();
+  return text.normalize('NFD').replace(COMBINING_MARKS, '').toLowerCase();
 }
 
 /** Built on first use: alpha-2, alpha-3 and every English name and alias, to alpha-2. */
@@ -349,7 +366,12 @@ function quote(text: string): string {
   return PLAIN_JSON_STRING.test(text) ? `"${text}"` : JSON.stringify(text);
 }
 
-function canonicalJson(value: unknown): string | undefined {
+// JSON.parse accepts any depth; a recursive walk must not. No vendor record nests more than a few levels.
+const MAX_DEPTH = 64;
+
+class TooDeep extends Error {}
+
+function canonicalJson(value: unknown, depth: number): string | undefined {
   switch (typeof value) {
     case 'string':
       return quote(value);
@@ -362,27 +384,30 @@ function canonicalJson(value: unknown): string | undefined {
       return value.toString();
     case 'object':
       if (value === null) return undefined;
-      return Array.isArray(value) ? canonicalArray(value) : canonicalObject(value as Rec, Object.keys(value).sort());
+      if (depth > MAX_DEPTH) throw new TooDeep();
+      return Array.isArray(value)
+        ? canonicalArray(value, depth + 1)
+        : canonicalObject(value as Rec, Object.keys(value).sort(), depth + 1);
     default:
       return undefined;
   }
 }
 
-function canonicalArray(list: unknown[]): string {
+function canonicalArray(list: unknown[], depth: number): string {
   let out = '[';
   for (let i = 0; i < list.length; i++) {
     if (i > 0) out += ',';
-    out += canonicalJson(list[i]) ?? 'null';
+    out += canonicalJson(list[i], depth) ?? 'null';
   }
   return `${out}]`;
 }
 
-function canonicalObject(obj: Rec, sortedKeys: readonly string[], omit?: string): string {
+function canonicalObject(obj: Rec, sortedKeys: readonly string[], depth: number, omit?: string): string {
   let out = '{';
   let first = true;
   for (const key of sortedKeys) {
     if (key === omit) continue;
-    const text = canonicalJson(obj[key]);
+    const text = canonicalJson(obj[key], depth);
     // Null and absent are one: exporters differ in whether they write `"collectionId": null`.
     if (text === undefined) continue;
     out += `${first ? '' : ','}${quote(key)}:${text}`;
@@ -408,9 +433,16 @@ function sortedTopKeys(obj: Rec): readonly string[] {
 /**
  * A stable 26-character id for a record without one: sha256 (base64url) of its canonical JSON, with
  * keys sorted at every level, numbers in shortest form, and null-valued keys left out. `omitKey`
- * drops one top-level key (a constant envelope marker that forwarders may strip).
+ * drops one top-level key (a constant envelope marker that forwarders may strip). Undefined for a
+ * value nested deeper than any real record (64 levels).
  */
-export function stableHash(value: unknown, omitKey?: string): string {
-  const text = isRecord(value) ? canonicalObject(value, sortedTopKeys(value), omitKey) : (canonicalJson(value) ?? 'null');
+export function stableHash(value: unknown, omitKey?: string): string | undefined {
+  let text: string;
+  try {
+    text = isRecord(value) ? canonicalObject(value, sortedTopKeys(value), 1, omitKey) : (canonicalJson(value, 0) ?? 'null');
+  } catch (err) {
+    if (err instanceof TooDeep) return undefined;
+    throw err;
+  }
   return hash('sha256', text, 'base64url').slice(0, 26);
 }

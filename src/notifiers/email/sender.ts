@@ -107,13 +107,12 @@ export function emailMailOptions(req: DeliveryRequest, from: MailboxAddress): Se
   };
 }
 
-/** Returns the address trimmed, or throws a permanent NotifyError. */
-export function checkRecipient(raw: string): string {
-  const address = raw.trim();
+/** Returns the address as is, or throws a permanent NotifyError. Nothing is trimmed: a stray CR/LF is refused, not repaired. */
+export function checkRecipient(address: string): string {
   // Controls first (isEmailAddress lets NUL and friends through), then the shape: one local part, one
   // @, a dotted domain, no spaces, no <>,;:"()[]\.
   if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(address) || !isEmailAddress(address)) {
-    throw new NotifyError(`refusing to send to ${JSON.stringify(raw.slice(0, 200))}: not a single plain email address`, {
+    throw new NotifyError(`refusing to send to ${JSON.stringify(address.slice(0, 200))}: not a single plain email address`, {
       retryable: false,
       code: 'invalid_recipient',
     });
@@ -147,7 +146,8 @@ function smtpSettings(smtp: string | SmtpObjectConfig): SmtpSettings {
     try {
       url = new URL(smtp);
     } catch {
-      throw new Error(`channels.email.smtp is not a URL (${redactSecrets(smtp, [])}); write smtp://user:pass@host:587`);
+      // Not echoed: an unparsable value may still hold the password.
+      throw new Error('channels.email.smtp is not a URL; write smtp://user:pass@host:587 (or smtps:// for port 465)');
     }
     if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') {
       throw new Error(`channels.email.smtp must start with smtp:// or smtps:// (got ${url.protocol}//)`);

@@ -86,8 +86,9 @@ export function bitwardenDeviceName(device: number): string {
  * The event id: Bitwarden has none, so a hash of the record. `object` ("event") is left out: it is a
  * constant envelope marker that forwarders may drop, and must not change the id.
  */
-export function bitwardenEventId(record: Rec): string {
-  return `bw_${stableHash(record, 'object')}`;
+export function bitwardenEventId(record: Rec): string | undefined {
+  const digest = stableHash(record, 'object');
+  return digest === undefined ? undefined : `bw_${digest}`;
 }
 
 /** The ctx lookups are the caller's code; a failing directory must not lose the event. */
@@ -139,6 +140,7 @@ function typeProblem(record: Rec): string {
 function normalize(record: unknown, ctx: BitwardenNormalizeContext): NormalizeResult {
   if (!isRecord(record)) return rejected('record: not an object');
   const id = bitwardenEventId(record);
+  if (id === undefined) return rejected('record: nested too deeply to identify');
   const type = getInteger(record, 'type');
   if (type === undefined) return rejected(typeProblem(record), id);
   if (type < ITEM_CODE_MIN || type > ITEM_CODE_MAX) return skipped(`not an item event (type ${type})`, id);

@@ -49,11 +49,16 @@ function optObject(obj: Rec, key: string): Read<Rec> {
   return isRecord(v) ? v : new Problem(`${key}: not an object`);
 }
 
+// The SDK spells categories in PascalCase. Checked before itemTypeFromSdk, whose rename table is a
+// plain object: `constructor` or `toString` would otherwise come back as inherited functions.
+const SDK_SPELLING = /^[A-Z][A-Za-z]*$/;
+
 function readItemType(text: string): ItemType {
   if (isItemType(text)) return text;
   // Senders forwarding 1Password categories may keep the Connect (`CREDIT_CARD`) or SDK (`CreditCard`) spelling.
   const connect = itemTypeFromConnect(text);
-  return connect !== 'unknown' ? connect : itemTypeFromSdk(text);
+  if (connect !== 'unknown' || !SDK_SPELLING.test(text)) return connect;
+  return itemTypeFromSdk(text);
 }
 
 function readTags(item: Rec): Read<string[]> {
@@ -124,43 +129,50 @@ function readUser(record: Rec): UsageEvent['user'] | Problem {
   return out;
 }
 
-const CLIENT_KEYS = ['app', 'version', 'platform', 'os', 'ip'] as const;
-const CLIENT_PATHS = CLIENT_KEYS.map((k) => `client.${k}`);
+/** The first Problem among some reads, if any. */
+function firstProblem(...reads: unknown[]): Problem | undefined {
+  for (const r of reads) if (r instanceof Problem) return r;
+  return undefined;
+}
 
+// Fields are read one by one rather than in a loop over key names: a fixed object shape keeps
+// property stores monomorphic, which this per-event path needs.
 function readClient(record: Rec): Read<NonNullable<UsageEvent['client']>> {
   const client = optObject(record, 'client');
   if (client === undefined || client instanceof Problem) return client;
-  const out: NonNullable<UsageEvent['client']> = {};
-  let any = false;
-  for (let i = 0; i < CLIENT_KEYS.length; i++) {
-    const key = CLIENT_KEYS[i]!;
-    const path = CLIENT_PATHS[i]!;
-    const v = key === 'version' ? optText(client, key, path) : optString(client, key, path);
-    if (v instanceof Problem) return v;
-    if (v === undefined) continue;
-    out[key] = key === 'ip' ? normalizeIp(v) : v;
-    any = true;
+  const app = optString(client, 'app', 'client.app');
+  const version = optText(client, 'version', 'client.version');
+  const platform = optString(client, 'platform', 'client.platform');
+  const os = optString(client, 'os', 'client.os');
+  const ip = optString(client, 'ip', 'client.ip');
+  const problem = firstProblem(app, version, platform, os, ip);
+  if (problem !== undefined) return problem;
+  if (app === undefined && version === undefined && platform === undefined && os === undefined && ip === undefined) {
+    return undefined;
   }
-  return any ? out : undefined;
+  const out: NonNullable<UsageEvent['client']> = {};
+  if (typeof app === 'string') out.app = app;
+  if (typeof version === 'string') out.version = version;
+  if (typeof platform === 'string') out.platform = platform;
+  if (typeof os === 'string') out.os = os;
+  if (typeof ip === 'string') out.ip = normalizeIp(ip);
+  return out;
 }
-
-const LOCATION_KEYS = ['country', 'region', 'city'] as const;
-const LOCATION_PATHS = LOCATION_KEYS.map((k) => `location.${k}`);
 
 function readLocation(record: Rec): Read<NonNullable<UsageEvent['location']>> {
   const location = optObject(record, 'location');
   if (location === undefined || location instanceof Problem) return location;
+  const country = optString(location, 'country', 'location.country');
+  const region = optString(location, 'region', 'location.region');
+  const city = optString(location, 'city', 'location.city');
+  const problem = firstProblem(country, region, city);
+  if (problem !== undefined) return problem;
+  if (country === undefined && region === undefined && city === undefined) return undefined;
   const out: NonNullable<UsageEvent['location']> = {};
-  let any = false;
-  for (let i = 0; i < LOCATION_KEYS.length; i++) {
-    const key = LOCATION_KEYS[i]!;
-    const v = optString(location, key, LOCATION_PATHS[i]!);
-    if (v instanceof Problem) return v;
-    if (v === undefined) continue;
-    out[key] = key === 'country' ? normalizeCountry(v) : v;
-    any = true;
-  }
-  return any ? out : undefined;
+  if (typeof country === 'string') out.country = normalizeCountry(country);
+  if (typeof region === 'string') out.region = region;
+  if (typeof city === 'string') out.city = city;
+  return out;
 }
 
 interface ActionParts { action: Action; vendor_action: string; field?: Field }

@@ -3,7 +3,7 @@ import type { Action, Field } from '../../../../src/domain/actions.ts';
 import {
   type BitwardenNormalizeContext, bitwardenDeviceName, normalizeBitwardenEvent,
 } from '../../../../src/sources/bitwarden/normalize.ts';
-import { ctx, eventOf, fixture } from '../fixtures.ts';
+import { ctx, eventOf, fixture, fixtureList } from '../fixtures.ts';
 
 type Rec = Record<string, unknown>;
 
@@ -31,7 +31,7 @@ const EXPECTED: Record<number, [Action, Field?]> = {
 };
 
 describe('normalizeBitwardenEvent', () => {
-  const codes = fixture<Rec[]>('bitwarden', 'item-codes');
+  const codes = fixtureList('bitwarden', 'item-codes');
 
   it('has a fixture for every item code in the table', () => {
     expect(codes.map((r) => r['type']).sort()).toEqual(Object.keys(EXPECTED).map(Number).sort());

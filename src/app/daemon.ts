@@ -1,0 +1,285 @@
+/**
+ * The running daemon: the one place that wires implementations together (Redis, intake, evaluator,
+ * notification workers, HTTP, sources, reload, signals). Everything it starts it also stops.
+ */
+import { dirname } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Alert } from '../domain/alert.ts';
+import { systemClock, type Clock } from '../domain/clock.ts';
+import { parseDuration } from '../domain/duration.ts';
+import { parseTarget, type Target } from '../domain/target.ts';
+import type { UsageEvent } from '../domain/usage-event.ts';
+import { ConfigError } from '../config/issues.ts';
+import type { Env } from '../config/load.ts';
+import { buildHttpServer } from '../http/server.ts';
+import type { ReadyReport } from '../http/types.ts';
+import { createNotifiers } from '../notifiers/registry.ts';
+import { createLogger } from '../observability/logger.ts';
+import { Metrics } from '../observability/metrics.ts';
+import type { PolicySet } from '../policy/policy-set.ts';
+import { AlertStore, DEFAULT_RETENTION_MS } from '../queue/alert-store.ts';
+import { StreamEvaluator } from '../queue/evaluator.ts';
+import { DEFAULT_SEEN_TTL_S, RedisIntake } from '../queue/intake-stream.ts';
+import { DEFAULT_RETRY_FOR_MS, NotifyQueues, NotifyWorkers } from '../queue/notify.ts';
+import { checkRedisPolicy, DEFAULT_PREFIX, DEFAULT_REDIS_URL, hashTagged, Keys, producerConnection, workerConnection } from '../queue/redis.ts';
+import { RedisRuleState } from '../queue/redis-rule-state.ts';
+import { createSources } from '../sources/registry.ts';
+import type { Source } from '../sources/source.ts';
+import { loadRuntime, type Runtime } from './load-runtime.ts';
+import { messageContext } from './message-context.ts';
+import { PolicyReloader } from './reload.ts';
+
+export interface DaemonOptions {
+  configPath: string;
+  env?: Env;
+  clock?: Clock;
+  logger?: Logger;
+  /** Overrides http.listen (tests use port 0). */
+  listen?: string;
+  /** How long in-flight jobs may take to finish at shutdown. */
+  graceMs?: number;
+  /** Test hook: shorter intervals for stuck-entry claims. */
+  claimIdleMs?: number;
+}
+
+const DEFAULT_LISTEN = '127.0.0.1:8787';
+
+export class Daemon {
+  readonly logger: Logger;
+  readonly metrics = new Metrics();
+  private runtime: Runtime;
+  private policies: PolicySet;
+  private readonly clock: Clock;
+  private readonly connections: Redis[] = [];
+  private redis!: Redis;
+  private ingestRedis!: Redis;
+  private http?: FastifyInstance;
+  private evaluator?: StreamEvaluator;
+  private workers?: NotifyWorkers;
+  private queues?: NotifyQueues;
+  private store?: AlertStore;
+  private sources: Source[] = [];
+  private reloader?: PolicyReloader;
+  /** Set at the first signal and never cleared: /readyz answers 503 from then on. */
+  private stopping = false;
+  private finished = false;
+  private stopped?: Promise<void>;
+  keys!: Keys;
+  address?: string;
+
+  private constructor(private readonly opts: DaemonOptions, runtime: Runtime) {
+    this.runtime = runtime;
+    this.policies = runtime.policies;
+    this.clock = opts.clock ?? systemClock;
+    this.logger = opts.logger ?? createLogger({ level: runtime.config.log?.level ?? 'info', base: { service: 'vaultwatch' } });
+  }
+
+  /** Loads the config (throws ConfigError with every issue) and starts everything. */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const rt = loadRuntime(opts.configPath, opts.env);
+    if (rt.issues.length) throw new ConfigError(rt.issues);
+    const d = new Daemon(opts, rt);
+    await d.startAll();
+    return d;
+  }
+
+  get config() {
+    return this.runtime.config;
+  }
+
+  private async startAll(): Promise<void> {
+    const cfg = this.runtime.config;
+    const url = cfg.redis?.url ?? DEFAULT_REDIS_URL;
+    const prefix = hashTagged(cfg.redis?.prefix ?? DEFAULT_PREFIX);
+    this.keys = new Keys(prefix);
+    const retentionMs = parseDuration(cfg.alerts?.retention ?? '') ?? DEFAULT_RETENTION_MS;
+    const retryForMs = parseDuration(cfg.delivery?.retry_for ?? '') ?? DEFAULT_RETRY_FOR_MS;
+    const connect = () => this.track(workerConnection(url));
+
+    this.redis = connect();
+    this.ingestRedis = this.track(producerConnection(url));
+    this.redis.on('ready', () => {
+      this.metrics.redisUp.set(1);
+      void checkRedisPolicy(this.redis).then((ws) => ws.forEach((w) => this.logger.warn(w)));
+    });
+    this.redis.on('close', () => this.metrics.redisUp.set(0));
+
+    const intake = new RedisIntake(this.ingestRedis, this.keys, DEFAULT_SEEN_TTL_S);
+    this.store = new AlertStore(this.redis, this.keys, retentionMs, () => this.clock.now());
+    this.queues = new NotifyQueues(this.redis, prefix, retentionMs);
+    const notifiers = createNotifiers(cfg.channels, { configDir: this.runtime.loaded.dir });
+    const fallback = (cfg.delivery?.fallback ?? []).map(parseTarget).filter((t): t is Target => !('error' in t));
+
+    this.workers = new NotifyWorkers({
+      connection: connect, redis: this.redis, prefix, keys: this.keys, notifiers, store: this.store,
+      queues: this.queues, context: messageContext(cfg), retryForMs, retentionMs, fallback,
+      now: () => this.clock.now(),
+      observe: {
+        delivered: (kind, data) => {
+          this.metrics.recordDelivery(kind, 'delivered');
+          const received = Date.parse(data.received_at);
+          if (Number.isFinite(received)) this.metrics.eventToDelivery.observe({ channel: kind }, Math.max(0, (this.clock.now() - received) / 1000));
+        },
+        retry: (kind, data, error) => {
+          this.metrics.recordDelivery(kind, 'retried');
+          this.logger.warn({ channel: kind, alert: data.alert.id, error }, 'delivery failed; will retry');
+        },
+        rateLimited: (kind, data, delayMs) => this.logger.info({ channel: kind, alert: data.alert.id, delayMs }, 'rate limited; delayed'),
+        failed: (kind, data, error) => {
+          this.metrics.recordDelivery(kind, 'dead_lettered');
+          this.metrics.deadLetters.inc({ kind: 'delivery' });
+          this.logger.error({ channel: kind, alert: data.alert.id, error }, 'delivery failed for good; dead-lettered');
+        },
+      },
+    });
+
+    this.evaluator = new StreamEvaluator({
+      blocking: connect(), redis: this.redis, keys: this.keys,
+      policies: () => this.policies,
+      enrich: (e: UsageEvent) => this.runtime.catalog.enrich(e),
+      state: new RedisRuleState(this.redis, this.keys),
+      store: this.store, queues: this.queues, decisionTtlS: DEFAULT_SEEN_TTL_S,
+      ...(this.opts.claimIdleMs ? { claimIdleMs: this.opts.claimIdleMs } : {}),
+      observe: {
+        evaluated: (_events, alerts: readonly Alert[]) => {
+          for (const a of alerts) this.metrics.recordAlert(a.severity, a.suppressed);
+        },
+        error: (err) => this.logger.warn({ err: (err as Error).message }, 'evaluation batch failed; will retry'),
+      },
+    });
+
+    this.metrics.onCollect(async (m) => {
+      const counts = await this.queues!.counts();
+      for (const [queue, states] of Object.entries(counts)) for (const [state, n] of Object.entries(states)) m.queueJobs.set({ queue, state }, n);
+    });
+
+    await this.evaluator.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'evaluator could not start; Redis unreachable? retrying in the background'));
+    this.workers.start();
+    await this.startHttp(intake);
+    await this.startSources(intake, url);
+    this.reloader = new PolicyReloader({
+      configPath: this.opts.configPath,
+      ...(this.opts.env ? { env: this.opts.env } : {}),
+      logger: this.logger,
+      metrics: this.metrics,
+      current: () => this.runtime,
+      apply: (rt) => { this.runtime = rt; this.policies = rt.policies; },
+      tellManagers: (alerts) => this.queues!.enqueue(alerts.map((a) => ({ alert: a.alert, target: a.target, purpose: 'alert' as const, received_at: new Date(this.clock.now()).toISOString() }))),
+    });
+    this.reloader.watch(dirname(this.runtime.loaded.path));
+    this.metrics.configLastReloadSuccessful.set(1);
+    this.logger.info({ policies: this.policies.policies.length, rules: this.policies.ruleCount, http: this.address }, 'vaultwatch started');
+  }
+
+  private track(r: Redis): Redis {
+    // ioredis reconnects by itself; without a listener an outage would crash the process.
+    r.on('error', () => {});
+    this.connections.push(r);
+    return r;
+  }
+
+  private async startHttp(intake: RedisIntake): Promise<void> {
+    const cfg = this.runtime.config;
+    const webhook = cfg.sources?.find((s) => s.type === 'webhook');
+    this.http = buildHttpServer({
+      logger: this.logger,
+      metrics: this.metrics,
+      intake,
+      ingest: webhook && webhook.type === 'webhook' ? {
+        ...(webhook.token ? { token: webhook.token } : {}),
+        ...(webhook.hmac_secret ? { hmacSecret: webhook.hmac_secret } : {}),
+        ...(webhook.max_body ? { maxBodyBytes: parseSize(webhook.max_body) } : {}),
+        source: webhook.name ?? 'webhook',
+      } : undefined,
+      health: { live: () => !this.finished, ready: () => this.ready() },
+      clock: this.clock,
+      normalizeContext: () => ({ itemVault: (id: string) => this.runtime.catalog.itemVault(id) }),
+    });
+    const listen = this.opts.listen ?? cfg.http?.listen ?? DEFAULT_LISTEN;
+    const i = listen.lastIndexOf(':');
+    const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
+    const port = Number(listen.slice(i + 1));
+    this.address = await this.http.listen({ host, port });
+  }
+
+  private async startSources(intake: RedisIntake, url: string): Promise<void> {
+    const defs = this.runtime.config.sources ?? [];
+    this.sources = createSources(defs, { redis: () => this.track(workerConnection(url)), configDir: this.runtime.loaded.dir });
+    for (const def of defs) {
+      if (def.type === 'onepassword' || def.type === 'bitwarden') {
+        this.logger.error({ source: def.type }, `source type ${def.type} is not implemented in this version; it is ignored`);
+      }
+    }
+    for (const s of this.sources) {
+      await s.start({
+        sink: intake,
+        log: this.logger.child({ source: s.name }),
+        now: () => this.clock.now(),
+        onEvents: (events) => this.metrics.eventsReceived.inc({ source: s.name }, events.length),
+        onRejected: (reason) => this.metrics.recordRejected(s.name, reason),
+      });
+    }
+  }
+
+  async ready(): Promise<ReadyReport> {
+    const started = Date.now();
+    let redis: ReadyReport['checks']['redis'];
+    try {
+      await withTimeout(this.ingestRedis.ping(), 1_000);
+      redis = { ok: true, latency_ms: Date.now() - started };
+    } catch (err) {
+      redis = { ok: false, error: (err as Error).message };
+    }
+    const sources = this.sources.map((s) => s.status());
+    for (const s of sources) this.metrics.sourceUp.set({ source: s.name }, s.state === 'running' ? 1 : 0);
+    const workersOk = !this.stopping && (this.workers?.isRunning() ?? false) && (this.evaluator?.isRunning() ?? false);
+    const checks = {
+      redis,
+      config: { ok: true, policies: this.policies.policies.length, rules: this.policies.ruleCount },
+      workers: { ok: workersOk, ...(this.stopping ? { error: 'shutting down' } : {}) },
+    };
+    return { ready: !this.stopping && redis.ok && workersOk, checks, sources };
+  }
+
+  reload(): void {
+    this.reloader?.reloadNow();
+  }
+
+  /** Stop intake at once (/readyz turns 503), let in-flight work finish within the grace period, close. */
+  stop(): Promise<void> {
+    this.stopped ??= this.stopAll();
+    return this.stopped;
+  }
+
+  private async stopAll(): Promise<void> {
+    this.stopping = true;
+    const grace = this.opts.graceMs ?? 10_000;
+    this.logger.info({ graceMs: grace }, 'shutting down');
+    await this.reloader?.close();
+    await Promise.allSettled(this.sources.map((s) => s.stop()));
+    // Stop accepting HTTP; answers in flight complete (fastify waits for them).
+    const httpClosed = this.http?.close();
+    await this.evaluator?.stop();
+    await this.workers?.close(grace);
+    await httpClosed;
+    await this.queues?.close();
+    await Promise.allSettled(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
+    this.finished = true;
+    this.logger.info('stopped');
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+}
+
+/** `5MB`, `512kb`, `1048576` -> bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)\s*([kKmM])?[bB]?$/.exec(text.trim());
+  if (!m) return Number(text);
+  const n = Number(m[1]);
+  const unit = m[2]?.toLowerCase();
+  return unit === 'k' ? n * 1024 : unit === 'm' ? n * 1024 * 1024 : n;
+}
