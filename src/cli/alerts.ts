@@ -1,15 +1,18 @@
 import { parseDuration } from '../domain/duration.ts';
 import { AlertStore } from '../queue/alert-store.ts';
-import { DEFAULT_PREFIX, DEFAULT_REDIS_URL, hashTagged, Keys, producerConnection } from '../queue/redis.ts';
+import { Redis } from 'ioredis';
+import { DEFAULT_PREFIX, DEFAULT_REDIS_URL, hashTagged, Keys } from '../queue/redis.ts';
 import { EXIT_OK, EXIT_PROBLEM, loadOrExit, UsageError } from './common.ts';
 
 /** `vaultwatch alerts [--since 24h] [--vault X] [--json]`: what was alerted and what became of each delivery. */
 export async function alertsCommand(opts: { config: string; since?: string; vault?: string; json?: boolean; limit?: string }): Promise<number> {
   const rt = loadOrExit(opts.config);
   const sinceMs = opts.since ? parseSince(opts.since) : Date.now() - 24 * 3600_000;
-  const redis = producerConnection(rt.config.redis?.url ?? DEFAULT_REDIS_URL, { maxRetriesPerRequest: 0 });
+  // A one-shot reader: connect once, fail with a clear message when Redis is not there.
+  const redis = new Redis(rt.config.redis?.url ?? DEFAULT_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
   redis.on('error', () => {});
   try {
+    await redis.connect();
     const store = new AlertStore(redis, new Keys(hashTagged(rt.config.redis?.prefix ?? DEFAULT_PREFIX)));
     const records = await store.list({ sinceMs, ...(opts.vault ? { vault: opts.vault } : {}), limit: Number(opts.limit ?? 1000) });
     if (opts.json) {

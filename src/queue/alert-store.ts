@@ -114,7 +114,8 @@ export class AlertStore {
         if (out.length >= limit) break;
       }
     }
-    return out;
+    // Recorded order can interleave (a batch is recorded at once); people read by time of use.
+    return out.sort((a, b) => b.summary.time.localeCompare(a.summary.time));
   }
 }
 

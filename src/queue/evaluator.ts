@@ -97,8 +97,8 @@ export class StreamEvaluator {
       'XREADGROUP', 'GROUP', EVALUATOR_GROUP, this.consumer, 'COUNT', String(this.d.batchSize ?? 500),
       ...(cursor === '>' ? ['BLOCK', String(this.d.blockMs ?? 1_000)] : []),
       'STREAMS', this.d.keys.intake, cursor,
-    )) as [string, Entry[]][] | null;
-    return res?.[0]?.[1] ?? [];
+    )) as unknown;
+    return streamEntries(res);
   }
 
   private async claimStuck(): Promise<void> {
@@ -204,6 +204,16 @@ export async function ensureGroup(redis: Redis, stream: string, group: string): 
   } catch (err) {
     if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
   }
+}
+
+/**
+ * XREADGROUP's reply: `[[stream, entries]]` over RESP2, `[stream, entries]` (a flattened map) over
+ * RESP3, which ioredis 6 speaks by default for `call`. Both are read; nil means nothing new.
+ */
+export function streamEntries(res: unknown): Entry[] {
+  if (!Array.isArray(res) || res.length === 0) return [];
+  if (Array.isArray(res[0])) return ((res[0] as unknown[])[1] as Entry[] | undefined) ?? [];
+  return (res[1] as Entry[] | undefined) ?? [];
 }
 
 function field(fields: string[], name: string): string {

@@ -200,7 +200,7 @@ export class NotifyWorkers {
     const target = formatTarget(data.target);
     await this.d.redis.set(this.d.keys.sent(job.id!), JSON.stringify(result), 'PX', this.d.retentionMs);
     const state: DeliveryState = {
-      target, state: 'delivered', attempts: job.attemptsStarted, updated_at: new Date(this.now()).toISOString(),
+      target, state: 'delivered', attempts: job.attemptsMade + 1, updated_at: new Date(this.now()).toISOString(),
       result: { ...(result.id ? { id: result.id } : {}), ...(result.channel ? { channel: result.channel } : {}), ...(result.path ? { path: result.path } : {}) },
     };
     await this.d.store.updateDelivery(data.alert.id, state, { target, at: state.updated_at, outcome });
@@ -215,7 +215,7 @@ export class NotifyWorkers {
     if (isNotifyError(err) && err.retryAfterMs !== undefined) {
       // Slack's Retry-After applies to this channel: hold its other jobs too, spend no attempt.
       if (kind === 'slack') await this.d.redis.set(this.d.keys.pace(target), '1', 'PX', err.retryAfterMs);
-      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsStarted, updated_at: at, reason: message }, { target, at, outcome: 'rate_limited', error: message });
+      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsMade + 1, updated_at: at, reason: message }, { target, at, outcome: 'rate_limited', error: message });
       this.d.observe?.rateLimited(kind, data, err.retryAfterMs);
       await job.moveToDelayed(this.now() + err.retryAfterMs, token);
       throw new DelayedError();
@@ -224,7 +224,7 @@ export class NotifyWorkers {
     const permanent = isNotifyError(err) && !err.retryable;
     const expired = this.now() - job.timestamp >= this.d.retryForMs;
     if (!permanent && !expired) {
-      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsStarted, updated_at: at, reason: message }, { target, at, outcome: 'retry', error: message });
+      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsMade + 1, updated_at: at, reason: message }, { target, at, outcome: 'retry', error: message });
       this.d.observe?.retry(kind, data, message);
       throw err instanceof Error ? err : new Error(message);
     }
@@ -243,7 +243,7 @@ export class NotifyWorkers {
       .lpush(this.d.keys.deadDeliveries, JSON.stringify({ job_id: job.id, alert_id: data.alert.id, target, reason, at }))
       .ltrim(this.d.keys.deadDeliveries, 0, 9_999)
       .exec();
-    await this.d.store.updateDelivery(data.alert.id, { target, state: 'failed', attempts: job.attemptsStarted, updated_at: at, reason }, { target, at, outcome: 'failed', error: reason });
+    await this.d.store.updateDelivery(data.alert.id, { target, state: 'failed', attempts: job.attemptsMade + 1, updated_at: at, reason }, { target, at, outcome: 'failed', error: reason });
     this.d.observe?.failed(kind, data, reason);
     if (data.purpose === 'fallback') return;
     const fallbacks = this.d.fallback.filter((t) => formatTarget(t) !== target);

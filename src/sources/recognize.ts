@@ -21,9 +21,12 @@ export type RecognizeContext = NormalizeContext & BitwardenContextExtras & {
 const EXPECTED = 'expected a 1Password item-usage record (uuid, item_uuid, timestamp), '
   + 'a Bitwarden event (numeric type, date) or a canonical event (time, action, item object)';
 
+// `item_uuid`/`vault_uuid` belong to 1Password alone, so with `uuid` they suffice: a record that lacks
+// its timestamp then hears "timestamp: missing" rather than "unrecognised".
 function isOnePassword(r: Rec): boolean {
-  if (!has(r, 'uuid') || !has(r, 'timestamp')) return false;
-  return has(r, 'item_uuid') || has(r, 'vault_uuid') || onePasswordNonUsageKind(r) !== undefined;
+  if (!has(r, 'uuid')) return false;
+  if (has(r, 'item_uuid') || has(r, 'vault_uuid')) return true;
+  return has(r, 'timestamp') && onePasswordNonUsageKind(r) !== undefined;
 }
 
 function isBitwarden(r: Rec): boolean {

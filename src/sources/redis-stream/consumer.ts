@@ -222,12 +222,15 @@ class RedisStreamSource implements Source {
     }
   }
 
+  /**
+   * The typed method, not `call`: over RESP3 ioredis maps XREADGROUP's reply to the legacy
+   * `[[stream, [[id, fields | null], ...]]]` only for the named command (`call` gives a flat map).
+   */
   private async read(conn: Redis, cursor: string): Promise<Entry[]> {
-    const reply = (await conn.call(
-      'XREADGROUP', 'GROUP', this.group, this.consumer, 'COUNT', String(this.batchSize),
-      ...(cursor === '>' ? ['BLOCK', String(this.blockMs)] : []),
-      'STREAMS', this.stream, cursor,
-    )) as [string, Entry[]][] | null;
+    const reply = (cursor === '>'
+      ? await conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', this.batchSize, 'BLOCK', this.blockMs, 'STREAMS', this.stream, cursor)
+      : await conn.xreadgroup('GROUP', this.group, this.consumer, 'COUNT', this.batchSize, 'STREAMS', this.stream, cursor)
+    ) as [string, Entry[]][] | null;
     return reply?.[0]?.[1] ?? [];
   }
 

@@ -165,7 +165,7 @@ describe('redis-stream source', () => {
     await admin.xgroup('CREATE', STREAM, GROUP, '$', 'MKSTREAM');
     for (const id of ['c1', 'c2', 'c3']) await xadd(canonical(id));
     // A consumer reads the entries and dies: they stay pending under its name.
-    const read = (await admin.call('XREADGROUP', 'GROUP', GROUP, 'crashed', 'COUNT', '10', 'STREAMS', STREAM, '>')) as [string, unknown[]][];
+    const read = (await admin.xreadgroup('GROUP', GROUP, 'crashed', 'COUNT', 10, 'STREAMS', STREAM, '>')) as [string, unknown[]][];
     expect(read[0]![1]).toHaveLength(3);
     expect((await pendingEntries(admin, STREAM, GROUP)).map(([, consumer]) => consumer)).toEqual(['crashed', 'crashed', 'crashed']);
 
@@ -207,7 +207,7 @@ describe('redis-stream source', () => {
   it('acknowledges its own pending entries that were trimmed away (nil bodies) and dead-letters them as lost', async () => {
     await admin.xgroup('CREATE', STREAM, GROUP, '$', 'MKSTREAM');
     const lost = [await xadd(canonical('t1')), await xadd(canonical('t2'))];
-    await admin.call('XREADGROUP', 'GROUP', GROUP, 'me', 'COUNT', '10', 'STREAMS', STREAM, '>');
+    await admin.xreadgroup('GROUP', GROUP, 'me', 'COUNT', 10, 'STREAMS', STREAM, '>');
     await admin.xtrim(STREAM, 'MAXLEN', 0); // the producer trims entries still pending in our group
     await xadd(canonical('t3'));
 
@@ -227,7 +227,7 @@ describe('redis-stream source', () => {
   it('clears a crashed consumer\'s trimmed entries reported by XAUTOCLAIM as deleted', async () => {
     await admin.xgroup('CREATE', STREAM, GROUP, '$', 'MKSTREAM');
     const lost = await xadd(canonical('gone'));
-    await admin.call('XREADGROUP', 'GROUP', GROUP, 'crashed', 'COUNT', '10', 'STREAMS', STREAM, '>');
+    await admin.xreadgroup('GROUP', GROUP, 'crashed', 'COUNT', 10, 'STREAMS', STREAM, '>');
     await admin.xtrim(STREAM, 'MAXLEN', 0);
 
     const sink = new MemorySink();

@@ -48,6 +48,9 @@ describe('normalizeRecord', () => {
     expect(normalizeRecord({ ...fixture('onepassword', 'v1-reveal'), timestamp: 'soon' }, ctx)).toEqual({
       kind: 'rejected', reason: 'timestamp: not a date', id: '56YE2TYN2VFYRLNSHKPW5NVT5E',
     });
+    expect(normalizeRecord({ ...fixture('onepassword', 'v1-reveal'), timestamp: undefined }, ctx)).toEqual({
+      kind: 'rejected', reason: 'timestamp: missing', id: '56YE2TYN2VFYRLNSHKPW5NVT5E',
+    });
   });
 
   it('skips non-item vendor records', () => {
