@@ -27,5 +27,5 @@ export interface Alert {
 }
 
 export function alertId(eventId: string, policy: string, rule: string): string {
-  return createHash('sha256').update(`${eventId}\u0000${policy}\u0000${rule}`).digest('base64url').slice(0, 26);
+  return createHash('sha256').update(`${eventId}\u0000${policy}\u0000${rule}`).digest('hex').slice(0, 26);
 }
