@@ -28,8 +28,8 @@ const SDK_SPECIAL: Record<string, ItemType> = {
 
 /** The 1Password SDK spells categories `CreditCard`; snake-case them, with the renames events.md lists. */
 export function itemTypeFromSdk(category: string): ItemType {
-  const special = SDK_SPECIAL[category];
-  if (special) return special;
+  // Own properties only: `constructor` or `toString` must not resolve to Object.prototype's members.
+  if (Object.hasOwn(SDK_SPECIAL, category)) return SDK_SPECIAL[category]!;
   const t = category.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
   return isItemType(t) ? t : 'unknown';
 }
