@@ -20,6 +20,7 @@ program.command('start')
   .description('run the daemon: sources, policy evaluation, workers, HTTP (health, metrics, ingest)')
   .option(...CONFIG_OPTION)
   .option('--listen <host:port>', 'override http.listen')
+  .addOption(new Option('--role <role>', 'all (default); evaluate = ingest, sources and evaluation only; deliver = notification workers only').choices(['all', 'evaluate', 'deliver']).env('VAULTWATCH_ROLE'))
   .action(async (o) => exit(await (await import('./cli/start.ts')).startCommand(o)));
 
 program.command('alerts')

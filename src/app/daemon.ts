@@ -2,7 +2,8 @@
  * The running daemon: the one place that wires implementations together (Redis, intake, evaluator,
  * notification workers, HTTP, sources, reload, signals). Everything it starts it also stops.
  */
-import { dirname } from 'node:path';
+import { resolve } from 'node:path';
+import picomatch from 'picomatch';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -31,8 +32,16 @@ import { loadRuntime, type Runtime } from './load-runtime.ts';
 import { messageContext } from './message-context.ts';
 import { PolicyReloader } from './reload.ts';
 
+/**
+ * What a process does. `all` (default) runs everything; with several replicas, intake and
+ * evaluation (`evaluate`: HTTP ingest, sources, evaluator) and delivery (`deliver`: notification
+ * workers) can scale apart, since delivery is I/O bound and evaluation CPU bound.
+ */
+export type DaemonRole = 'all' | 'evaluate' | 'deliver';
+
 export interface DaemonOptions {
   configPath: string;
+  role?: DaemonRole;
   env?: Env;
   clock?: Clock;
   logger?: Logger;
@@ -42,6 +51,8 @@ export interface DaemonOptions {
   graceMs?: number;
   /** Test hook: shorter intervals for stuck-entry claims. */
   claimIdleMs?: number;
+  /** Called after each batch is judged and its notification jobs are enqueued (benchmarks, tests). */
+  onEvaluated?: (events: readonly UsageEvent[], alerts: readonly Alert[]) => void;
 }
 
 const DEFAULT_LISTEN = '127.0.0.1:8787';
@@ -68,11 +79,13 @@ export class Daemon {
   private stopped?: Promise<void>;
   keys!: Keys;
   address?: string;
+  readonly role: DaemonRole;
 
   private constructor(private readonly opts: DaemonOptions, runtime: Runtime) {
     this.runtime = runtime;
     this.policies = runtime.policies;
     this.clock = opts.clock ?? systemClock;
+    this.role = opts.role ?? 'all';
     this.logger = opts.logger ?? createLogger({ level: runtime.config.log?.level ?? 'info', base: { service: 'vaultwatch' } });
   }
 
@@ -108,7 +121,9 @@ export class Daemon {
 
     const intake = new RedisIntake(this.ingestRedis, this.keys, DEFAULT_SEEN_TTL_S);
     this.store = new AlertStore(this.redis, this.keys, retentionMs, () => this.clock.now());
-    this.queues = new NotifyQueues(this.redis, prefix, retentionMs);
+    // Separate connections keep the evaluator's round trips from queueing behind delivery traffic.
+    const evalRedis = connect();
+    this.queues = new NotifyQueues(connect(), prefix, retentionMs);
     const notifiers = createNotifiers(cfg.channels, { configDir: this.runtime.loaded.dir });
     const fallback = (cfg.delivery?.fallback ?? []).map(parseTarget).filter((t): t is Target => !('error' in t));
 
@@ -136,15 +151,16 @@ export class Daemon {
     });
 
     this.evaluator = new StreamEvaluator({
-      blocking: connect(), redis: this.redis, keys: this.keys,
+      blocking: connect(), redis: evalRedis, keys: this.keys,
       policies: () => this.policies,
       enrich: (e: UsageEvent) => this.runtime.catalog.enrich(e),
-      state: new RedisRuleState(this.redis, this.keys),
-      store: this.store, queues: this.queues, decisionTtlS: DEFAULT_SEEN_TTL_S,
+      state: new RedisRuleState(evalRedis, this.keys),
+      store: new AlertStore(evalRedis, this.keys, retentionMs, () => this.clock.now()), queues: this.queues, decisionTtlS: DEFAULT_SEEN_TTL_S,
       ...(this.opts.claimIdleMs ? { claimIdleMs: this.opts.claimIdleMs } : {}),
       observe: {
-        evaluated: (_events, alerts: readonly Alert[]) => {
+        evaluated: (events, alerts: readonly Alert[]) => {
           for (const a of alerts) this.metrics.recordAlert(a.severity, a.suppressed);
+          this.opts.onEvaluated?.(events, alerts);
         },
         error: (err) => this.logger.warn({ err: (err as Error).message }, 'evaluation batch failed; will retry'),
       },
@@ -155,10 +171,12 @@ export class Daemon {
       for (const [queue, states] of Object.entries(counts)) for (const [state, n] of Object.entries(states)) m.queueJobs.set({ queue, state }, n);
     });
 
-    await this.evaluator.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'evaluator could not start; Redis unreachable? retrying in the background'));
-    this.workers.start();
+    if (this.role !== 'deliver') {
+      await this.evaluator.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'evaluator could not start; Redis unreachable? retrying in the background'));
+    }
+    if (this.role !== 'evaluate') this.workers.start();
     await this.startHttp(intake);
-    await this.startSources(intake, url);
+    if (this.role !== 'deliver') await this.startSources(intake, url);
     this.reloader = new PolicyReloader({
       configPath: this.opts.configPath,
       ...(this.opts.env ? { env: this.opts.env } : {}),
@@ -168,9 +186,9 @@ export class Daemon {
       apply: (rt) => { this.runtime = rt; this.policies = rt.policies; },
       tellManagers: (alerts) => this.queues!.enqueue(alerts.map((a) => ({ alert: a.alert, target: a.target, purpose: 'alert' as const, received_at: new Date(this.clock.now()).toISOString() }))),
     });
-    this.reloader.watch(dirname(this.runtime.loaded.path));
+    this.reloader.watch(configFiles(this.runtime));
     this.metrics.configLastReloadSuccessful.set(1);
-    this.logger.info({ policies: this.policies.policies.length, rules: this.policies.ruleCount, http: this.address }, 'vaultwatch started');
+    this.logger.info({ role: this.role, policies: this.policies.policies.length, rules: this.policies.ruleCount, http: this.address }, 'vaultwatch started');
   }
 
   private track(r: Redis): Redis {
@@ -187,7 +205,7 @@ export class Daemon {
       logger: this.logger,
       metrics: this.metrics,
       intake,
-      ingest: webhook && webhook.type === 'webhook' ? {
+      ingest: webhook && webhook.type === 'webhook' && this.role !== 'deliver' ? {
         ...(webhook.token ? { token: webhook.token } : {}),
         ...(webhook.hmac_secret ? { hmacSecret: webhook.hmac_secret } : {}),
         ...(webhook.max_body ? { maxBodyBytes: parseSize(webhook.max_body) } : {}),
@@ -234,11 +252,13 @@ export class Daemon {
     }
     const sources = this.sources.map((s) => s.status());
     for (const s of sources) this.metrics.sourceUp.set({ source: s.name }, s.state === 'running' ? 1 : 0);
-    const workersOk = !this.stopping && (this.workers?.isRunning() ?? false) && (this.evaluator?.isRunning() ?? false);
+    const workersOk = !this.stopping
+      && (this.role === 'evaluate' || (this.workers?.isRunning() ?? false))
+      && (this.role === 'deliver' || (this.evaluator?.isRunning() ?? false));
     const checks = {
       redis,
       config: { ok: true, policies: this.policies.policies.length, rules: this.policies.ruleCount },
-      workers: { ok: workersOk, ...(this.stopping ? { error: 'shutting down' } : {}) },
+      workers: { ok: workersOk, role: this.role, ...(this.stopping ? { error: 'shutting down' } : {}) },
     };
     return { ready: !this.stopping && redis.ok && workersOk, checks, sources };
   }
@@ -282,4 +302,19 @@ export function parseSize(text: string): number {
   const n = Number(m[1]);
   const unit = m[2]?.toLowerCase();
   return unit === 'k' ? n * 1024 : unit === 'm' ? n * 1024 * 1024 : n;
+}
+
+/** What hot reload watches: the files the configuration is made of. */
+function configFiles(rt: Runtime): string[] {
+  const dir = rt.loaded.dir;
+  const cfg = rt.config;
+  const paths = [rt.loaded.path, policiesBase(resolve(dir, cfg.policies ?? 'policies'))];
+  if (rt.loaded.catalog) paths.push(rt.loaded.catalog.path);
+  for (const s of Object.values(cfg.schedules ?? {})) if (s.calendar) paths.push(resolve(dir, s.calendar));
+  return paths;
+}
+
+/** A glob's static directory, or the directory itself. */
+function policiesBase(where: string): string {
+  return picomatch.scan(where).isGlob ? picomatch.scan(where).base : where;
 }

@@ -43,9 +43,15 @@ export class PolicyReloader {
     process.on('SIGHUP', this.onHup);
   }
 
-  watch(dir: string): void {
-    this.watcher = watch(dir, {
+  /**
+   * Watches exactly the files the configuration is made of (vaultwatch.yaml, the policies directory
+   * or glob base, the catalog, calendars), never the whole config directory: an outbox or a log
+   * folder inside it would otherwise keep the watcher busy and trigger reloads.
+   */
+  watch(paths: readonly string[]): void {
+    this.watcher = watch([...new Set(paths)], {
       ignoreInitial: true,
+      depth: 1,
       // Editors save through a temporary file and a rename: wait until the write settles.
       awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 25 },
       ignored: (path, stats) => Boolean(stats?.isFile()) && !/\.(ya?ml|ics)$/.test(path),

@@ -1,12 +1,12 @@
 import { ConfigError, formatIssue } from '../config/issues.ts';
-import { Daemon } from '../app/daemon.ts';
+import { Daemon, type DaemonRole } from '../app/daemon.ts';
 import { EXIT_OK, EXIT_USAGE } from './common.ts';
 
 /** `vaultwatch start`: runs until SIGTERM/SIGINT, then shuts down gracefully and exits 0. */
-export async function startCommand(opts: { config: string; listen?: string }): Promise<number> {
+export async function startCommand(opts: { config: string; listen?: string; role?: DaemonRole }): Promise<number> {
   let daemon: Daemon;
   try {
-    daemon = await Daemon.start({ configPath: opts.config, ...(opts.listen ? { listen: opts.listen } : {}) });
+    daemon = await Daemon.start({ configPath: opts.config, ...(opts.listen ? { listen: opts.listen } : {}), ...(opts.role ? { role: opts.role } : {}) });
   } catch (err) {
     if (err instanceof ConfigError) {
       for (const i of err.issues) process.stderr.write(`${formatIssue(i)}\n`);

@@ -134,18 +134,19 @@ export class StreamEvaluator {
     for (const [, fields] of entries) events.push(JSON.parse(field(fields, 'e')) as UsageEvent);
 
     const recorded = await this.d.redis.mget(...events.map((e) => this.d.keys.decision(e.id)));
-    const alerts: Alert[] = [];
-    const fresh: { event: UsageEvent; alerts: Alert[] }[] = [];
     const set = this.d.policies();
-    for (const [i, e] of events.entries()) {
+    // Events are judged concurrently so their Redis state checks share round trips. Order still
+    // holds where it matters: checks of one rule run in the same steps for every event, and Redis
+    // answers one connection in order, so an earlier event's check of a key always runs first.
+    const judged = await Promise.all(events.map(async (e, i): Promise<Alert[]> => {
       const prior = recorded[i];
-      if (prior) { alerts.push(...(JSON.parse(prior) as Alert[])); continue; }
+      if (prior) return JSON.parse(prior) as Alert[];
       const out = await evaluateEvent(await this.d.enrich(e), set, this.d.state);
-      const routed = this.d.route ? out.map(this.d.route) : out;
-      if (routed.length) fresh.push({ event: e, alerts: routed });
-      alerts.push(...routed);
-    }
+      return this.d.route ? out.map(this.d.route) : out;
+    }));
+    const fresh = events.flatMap((event, i) => (recorded[i] || judged[i]!.length === 0 ? [] : [{ event, alerts: judged[i]! }]));
     await this.recordDecisions(fresh);
+    const alerts = judged.flat();
 
     const jobs: NotifyJobData[] = [];
     const records: { alert: Alert; deliveries: DeliveryState[] }[] = [];
@@ -161,8 +162,7 @@ export class StreamEvaluator {
       records.push({ alert: a, deliveries });
       if (!a.suppressed) for (const t of a.targets) jobs.push({ alert: a, target: t, purpose: 'alert', received_at: a.event.received_at });
     }
-    await this.d.store.record(records);
-    await this.d.queues.enqueue(jobs);
+    await Promise.all([this.d.store.record(records), this.d.queues.enqueue(jobs)]);
     const ids = entries.map(([id]) => id);
     await this.d.redis.multi().xack(this.d.keys.intake, EVALUATOR_GROUP, ...ids).xdel(this.d.keys.intake, ...ids).exec();
     this.d.observe?.evaluated(events, alerts);

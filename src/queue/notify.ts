@@ -34,6 +34,18 @@ export const DEFAULT_RETRY_FOR_MS = 24 * 3600 * 1000;
 const MAX_BACKOFF_MS = 60_000;
 /** Slack posts ~1 message per second per channel; pace ourselves below its limit. */
 const SLACK_PACE_MS = 1_000;
+/**
+ * Failures after which a message may still have been posted (no answer, or a broken answer): the
+ * next attempt checks the channel first. Any other answered failure means nothing was posted.
+ */
+const AMBIGUOUS_CODES: ReadonlySet<string> = new Set(['request_error', 'slack_error', 'bad_response', 'aborted', 'fatal_error', 'internal_error']);
+
+function nothingPosted(err: unknown): boolean {
+  if (!isNotifyError(err)) return false;
+  if (err.retryAfterMs !== undefined || !err.retryable) return true;
+  const code = err.code ?? '';
+  return !AMBIGUOUS_CODES.has(code) && !code.startsWith('http_5');
+}
 
 /** `<alert id>.<hash of target>`: BullMQ job ids may not contain ':'. */
 export function notifyJobId(alertId: string, target: Target, purpose: 'alert' | 'fallback' = 'alert'): string {
@@ -164,23 +176,37 @@ export class NotifyWorkers {
     const notifier = this.d.notifiers[kind];
     const req = { alert: data.alert, target: data.target, context: this.d.context };
 
-    // A job started before may have sent its message and crashed before recording it. A failed
-    // check throws (and the job retries): "could not check" must never become "send again".
-    if (job.attemptsStarted > 1 && notifier.findDelivered) {
-      const found = await notifier.findDelivered(req);
-      if (found) {
-        await this.markDelivered(job, kind, found, 'already_delivered');
-        return found;
-      }
-    }
-
     if (kind === 'slack') await this.pace(job, token, data.target);
+
+    // A send may have been in flight when a process died (or timed out without an answer): the
+    // "sending" marker is written just before every send and only a definite answer removes it.
+    // Then, where the channel can tell, look before sending again. A failed check throws (and the
+    // job retries): "could not check" must never become "send again". Pacing and rate-limit delays
+    // return a job to the queue too, but they never set the marker, so they cost no history read.
+    const sending = this.d.keys.sending(jobId);
+    if (notifier.findDelivered) {
+      try {
+        if ((await this.d.redis.exists(sending)) === 1) {
+          const found = await notifier.findDelivered(req);
+          if (found) {
+            await this.markDelivered(job, kind, found, 'already_delivered');
+            return found;
+          }
+        }
+      } catch (err) {
+        return this.onSendError(kind, job, token, err, target);
+      }
+      await this.d.redis.set(sending, '1', 'PX', this.d.retentionMs);
+    }
 
     try {
       const result = await notifier.send(req, signal);
       await this.markDelivered(job, kind, result, 'delivered');
       return result;
     } catch (err) {
+      // Slack answered: nothing was posted (rate limited, refused). A timeout or a network error
+      // leaves the marker, so the next attempt looks first.
+      if (notifier.findDelivered && nothingPosted(err)) await this.d.redis.del(sending);
       return this.onSendError(kind, job, token, err, target);
     }
   }
@@ -198,7 +224,10 @@ export class NotifyWorkers {
   private async markDelivered(job: Job<NotifyJobData>, kind: ChannelKind, result: DeliveryResult, outcome: 'delivered' | 'already_delivered'): Promise<void> {
     const data = job.data;
     const target = formatTarget(data.target);
-    await this.d.redis.set(this.d.keys.sent(job.id!), JSON.stringify(result), 'PX', this.d.retentionMs);
+    await this.d.redis.multi()
+      .set(this.d.keys.sent(job.id!), JSON.stringify(result), 'PX', this.d.retentionMs)
+      .del(this.d.keys.sending(job.id!))
+      .exec();
     const state: DeliveryState = {
       target, state: 'delivered', attempts: job.attemptsMade + 1, updated_at: new Date(this.now()).toISOString(),
       result: { ...(result.id ? { id: result.id } : {}), ...(result.channel ? { channel: result.channel } : {}), ...(result.path ? { path: result.path } : {}) },

@@ -28,6 +28,8 @@ export class Keys {
   deliveries(alertId: string): string { return `${this.prefix}:alert:${alertId}:deliveries`; }
   get alertsByTime(): string { return `${this.prefix}:alerts`; }
   sent(jobId: string): string { return `${this.prefix}:sent:${jobId}`; }
+  /** Set just before a send whose channel can be checked afterwards; cleared by a definite answer. */
+  sending(jobId: string): string { return `${this.prefix}:sending:${jobId}`; }
   pace(channel: string): string { return `${this.prefix}:pace:${channel}`; }
   cursor(source: string): string { return `${this.prefix}:cursor:${source}`; }
   lock(name: string): string { return `${this.prefix}:lock:${name}`; }

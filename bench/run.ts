@@ -1,0 +1,9 @@
+/** `npm run bench`: every benchmark, one after the other, printing figures (nothing is asserted). */
+import { benchE2e } from './e2e.ts';
+import { benchReplay } from './replay.ts';
+
+console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} CPUs\n`);
+await benchReplay();
+console.log();
+await benchE2e();
+process.exit(0);
