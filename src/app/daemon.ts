@@ -26,7 +26,9 @@ import { DEFAULT_SEEN_TTL_S, RedisIntake } from '../queue/intake-stream.ts';
 import { DEFAULT_RETRY_FOR_MS, NotifyQueues, NotifyWorkers } from '../queue/notify.ts';
 import { checkRedisPolicy, DEFAULT_PREFIX, DEFAULT_REDIS_URL, hashTagged, Keys, producerConnection, workerConnection } from '../queue/redis.ts';
 import { RedisRuleState } from '../queue/redis-rule-state.ts';
-import { createSources } from '../sources/registry.ts';
+import { createPollers, createSources, sourceKind } from '../sources/registry.ts';
+import type { Poller } from '../sources/poller.ts';
+import { PollScheduler } from '../queue/poll-scheduler.ts';
 import type { Source } from '../sources/source.ts';
 import { loadRuntime, type Runtime } from './load-runtime.ts';
 import { messageContext } from './message-context.ts';
@@ -72,6 +74,8 @@ export class Daemon {
   private queues?: NotifyQueues;
   private store?: AlertStore;
   private sources: Source[] = [];
+  private pollers: Poller[] = [];
+  private pollScheduler?: PollScheduler;
   private reloader?: PolicyReloader;
   /** Set at the first signal and never cleared: /readyz answers 503 from then on. */
   private stopping = false;
@@ -224,21 +228,31 @@ export class Daemon {
 
   private async startSources(intake: RedisIntake, url: string): Promise<void> {
     const defs = this.runtime.config.sources ?? [];
-    this.sources = createSources(defs, { redis: () => this.track(workerConnection(url)), configDir: this.runtime.loaded.dir });
+    const deps = { redis: () => this.track(workerConnection(url)), configDir: this.runtime.loaded.dir };
+    this.sources = createSources(defs, deps);
     for (const def of defs) {
-      if (def.type === 'onepassword' || def.type === 'bitwarden') {
+      if (sourceKind(def.type) === 'not-implemented') {
         this.logger.error({ source: def.type }, `source type ${def.type} is not implemented in this version; it is ignored`);
       }
     }
-    for (const s of this.sources) {
-      await s.start({
-        sink: intake,
-        log: this.logger.child({ source: s.name }),
-        now: () => this.clock.now(),
-        onEvents: (events) => this.metrics.eventsReceived.inc({ source: s.name }, events.length),
-        onRejected: (reason) => this.metrics.recordRejected(s.name, reason),
-      });
-    }
+    const context = (name: string) => ({
+      sink: intake,
+      log: this.logger.child({ source: name }),
+      now: () => this.clock.now(),
+      onEvents: (events: readonly UsageEvent[]) => {
+        this.metrics.eventsReceived.inc({ source: name }, events.length);
+        for (const e of events) this.metrics.sourceLag.observe({ source: name }, Math.max(0, (Date.parse(e.received_at) - e.time_ms) / 1000));
+      },
+      onRejected: (reason: string) => this.metrics.recordRejected(name, reason),
+    });
+    this.pollers = createPollers(defs, deps);
+    this.pollScheduler = new PollScheduler({
+      connection: deps.redis, redis: this.redis, prefix: this.keys.prefix, keys: this.keys, pollers: this.pollers,
+      context: (p) => context(p.name),
+      onError: (p, err) => this.logger.error({ source: p.name, err: (err as Error).message }, 'poll failed; will retry at the next interval'),
+    });
+    await this.pollScheduler.start();
+    for (const s of this.sources) await s.start(context(s.name));
   }
 
   async ready(): Promise<ReadyReport> {
@@ -250,7 +264,7 @@ export class Daemon {
     } catch (err) {
       redis = { ok: false, error: (err as Error).message };
     }
-    const sources = this.sources.map((s) => s.status());
+    const sources = [...this.sources, ...this.pollers].map((s) => s.status());
     for (const s of sources) this.metrics.sourceUp.set({ source: s.name }, s.state === 'running' ? 1 : 0);
     const workersOk = !this.stopping
       && (this.role === 'evaluate' || (this.workers?.isRunning() ?? false))
@@ -278,7 +292,7 @@ export class Daemon {
     const grace = this.opts.graceMs ?? 10_000;
     this.logger.info({ graceMs: grace }, 'shutting down');
     await this.reloader?.close();
-    await Promise.allSettled(this.sources.map((s) => s.stop()));
+    await Promise.allSettled([...this.sources.map((s) => s.stop()), this.pollScheduler?.stop()]);
     // Stop accepting HTTP; answers in flight complete (fastify waits for them).
     const httpClosed = this.http?.close();
     await this.evaluator?.stop();

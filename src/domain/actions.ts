@@ -1,6 +1,9 @@
 /** Canonical actions (events.md). Policies are written in these words, whatever the vendor said. */
 export const ACTIONS = [
-  'view', 'reveal', 'copy', 'fill', 'edit', 'create', 'delete', 'export', 'share', 'sso', 'fetch', 'other',
+  'view', 'reveal', 'copy', 'fill', 'edit', 'create', 'delete', 'export', 'share', 'sso', 'fetch',
+  // Vault permission changes (1Password audit events): someone was given, or lost, access to a vault.
+  'grant', 'revoke',
+  'other',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -22,6 +25,8 @@ export const ACTION_WORDS: Record<Action, string> = {
   share: 'shared',
   sso: 'signed in with',
   fetch: 'fetched',
+  grant: 'granted access to',
+  revoke: 'removed access to',
   other: 'used',
 };
 

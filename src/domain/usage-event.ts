@@ -22,6 +22,8 @@ export interface UsageEvent {
   vault: { id: string; name?: string };
   item: { id: string; title?: string; type?: ItemType; tags?: string[] };
   user: { id: string; email?: string; name?: string };
+  /** For `grant`/`revoke`: the person (or group) whose access to the vault changed. */
+  subject?: { id: string; email?: string; name?: string; kind?: 'user' | 'group' };
   client?: { app?: string; version?: string; platform?: string; os?: string; ip?: string };
   location?: { country?: string; region?: string; city?: string };
 }

@@ -18,11 +18,12 @@ export function globToRegexSource(pattern: string): string {
     } else if (c === '?') {
       out += '.';
     } else if (c === '[') {
-      const close = pattern.indexOf(']', i + 2);
+      // A `]` right after `[` or `[!` is a member, not the end (`[]]`, `[!]]`): the class needs one.
+      const negate = pattern[i + 1] === '!' || pattern[i + 1] === '^';
+      const bodyStart = i + 1 + (negate ? 1 : 0);
+      const close = pattern.indexOf(']', bodyStart + 1);
       if (close < 0) { out += '\\['; continue; }
-      let body = pattern.slice(i + 1, close);
-      const negate = body.startsWith('!') || body.startsWith('^');
-      if (negate) body = body.slice(1);
+      const body = pattern.slice(bodyStart, close);
       out += `[${negate ? '^' : ''}${body.replace(/[\\\]]/g, '\\$&')}]`;
       i = close;
     } else {

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { SourceDef } from '../config/schema.ts';
 import { createFileSource } from './file/reader.ts';
 import { createRedisStreamSource } from './redis-stream/consumer.ts';
+import type { Poller } from './poller.ts';
 import type { Source } from './source.ts';
 
 export interface SourceDeps {
@@ -23,8 +24,10 @@ type Factory<T extends SourceType> = (def: Extract<SourceDef, { type: T }>, deps
 const HTTP = 'http' as const;
 /** A kind the config accepts but whose source folder is not written yet. */
 const NOT_IMPLEMENTED = 'not-implemented' as const;
+/** Run by the poll scheduler (see POLLERS below), not as a long-running Source. */
+const POLLER = 'poller' as const;
 
-const FACTORIES: { [T in SourceType]: Factory<T> | typeof HTTP | typeof NOT_IMPLEMENTED } = {
+const FACTORIES: { [T in SourceType]: Factory<T> | typeof HTTP | typeof NOT_IMPLEMENTED | typeof POLLER } = {
   'redis-stream': (def, deps) => createRedisStreamSource({
     redis: deps.redis,
     stream: def.stream,
@@ -37,14 +40,34 @@ const FACTORIES: { [T in SourceType]: Factory<T> | typeof HTTP | typeof NOT_IMPL
     ...(def.name !== undefined ? { name: def.name } : {}),
   }),
   webhook: HTTP,
-  onepassword: NOT_IMPLEMENTED, // TODO(onepassword poller): (def, deps) => createOnePasswordSource(def, deps) from ./onepassword/
-  bitwarden: NOT_IMPLEMENTED, // TODO(bitwarden poller): (def, deps) => createBitwardenSource(def, deps) from ./bitwarden/
+  onepassword: POLLER,
+  bitwarden: POLLER,
 };
 
-/** How the daemon runs a configured kind: as a Source, inside the HTTP server, or not yet at all. */
-export function sourceKind(type: SourceType): 'source' | 'http' | 'not-implemented' {
+type PollerType = 'onepassword' | 'bitwarden';
+type PollerFactory<T extends PollerType> = (def: Extract<SourceDef, { type: T }>, deps: SourceDeps) => Poller;
+
+const POLLERS: { [T in PollerType]: PollerFactory<T> | typeof NOT_IMPLEMENTED } = {
+  onepassword: NOT_IMPLEMENTED,
+  bitwarden: NOT_IMPLEMENTED,
+};
+
+/** How the daemon runs a configured kind: as a Source, a poller, inside the HTTP server, or not yet at all. */
+export function sourceKind(type: SourceType): 'source' | 'poller' | 'http' | 'not-implemented' {
   const f = FACTORIES[type];
+  if (f === POLLER) return typeof POLLERS[type as PollerType] === 'function' ? 'poller' : NOT_IMPLEMENTED;
   return typeof f === 'function' ? 'source' : f;
+}
+
+/** The vendor pollers to schedule, in config order. */
+export function createPollers(defs: readonly SourceDef[], deps: SourceDeps): Poller[] {
+  const out: Poller[] = [];
+  for (const def of defs) {
+    if (def.type !== 'onepassword' && def.type !== 'bitwarden') continue;
+    const factory = POLLERS[def.type] as PollerFactory<PollerType> | typeof NOT_IMPLEMENTED;
+    if (typeof factory === 'function') out.push(factory(def as Extract<SourceDef, { type: PollerType }>, deps));
+  }
+  return out;
 }
 
 /**
@@ -55,7 +78,7 @@ export function sourceKind(type: SourceType): 'source' | 'http' | 'not-implement
 export function createSources(defs: readonly SourceDef[], deps: SourceDeps): Source[] {
   const sources: Source[] = [];
   for (const def of defs) {
-    const factory = FACTORIES[def.type] as Factory<SourceType> | typeof HTTP | typeof NOT_IMPLEMENTED;
+    const factory = FACTORIES[def.type] as Factory<SourceType> | typeof HTTP | typeof NOT_IMPLEMENTED | typeof POLLER;
     if (typeof factory === 'function') sources.push(factory(def, deps));
   }
   return sources;

@@ -357,3 +357,22 @@ export async function readyStatus(url: string, timeoutMs = 3_000): Promise<numbe
     return 0;
   }
 }
+
+/** Runs `node bin/vaultwatch.js ARGS` to completion (the CLI, as an operator would). */
+export function runCli(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolveRun, reject) => {
+    const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: daemonEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+    proc.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`vaultwatch ${args.join(' ')} did not finish within ${timeoutMs} ms`));
+    }, timeoutMs);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolveRun({ code, stdout, stderr });
+    });
+  });
+}

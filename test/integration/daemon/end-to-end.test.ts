@@ -10,7 +10,7 @@ import { alertId } from '../../../src/domain/alert.ts';
 import { AlertStore } from '../../../src/queue/alert-store.ts';
 import { hashTagged, Keys } from '../../../src/queue/redis.ts';
 import {
-  CARD_ITEM, CFO, FINANCE_CHANNEL, itemUsage, JO, POLICY_ZONE, postIngest, SAM, startInProcess, usageBatch, writeDaemonConfig,
+  CARD_ITEM, CFO, FINANCE_CHANNEL, itemUsage, JO, POLICY_ZONE, postIngest, runCli, SAM, startInProcess, usageBatch, writeDaemonConfig,
   type DaemonConfig, type InProcessDaemon,
 } from '../../helpers/daemon.ts';
 import { startRedis, type RedisHandle } from '../../helpers/redis-server.ts';
@@ -104,6 +104,11 @@ describe('daemon end to end', () => {
     expect(byTarget[`slack:${FINANCE_CHANNEL}`]).toMatchObject({ state: 'delivered', attempts: 1, result: { id: post!.ts, channel: FINANCE_CHANNEL } });
     const listed = await store.list({ sinceMs: Date.now() - 3_600_000 });
     expect(listed.map((r) => r.id)).toContain(id);
+    // And the command itself, as an operator runs it.
+    const cli = await runCli(['alerts', '--config', cfg.configPath, '--json']);
+    expect(cli.code).toBe(0);
+    const fromCli = cli.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; deliveries: { target: string; state: string }[] });
+    expect(fromCli.find((r) => r.id === id)?.deliveries.map((x) => `${x.target} ${x.state}`).sort()).toEqual([`email:${CFO} delivered`, `slack:${FINANCE_CHANNEL} delivered`]);
 
     // Once each: a short, deliberate pause to show that no second copy follows.
     await new Promise((r) => setTimeout(r, 500));
