@@ -76,6 +76,11 @@ export class GlobSet {
     return false;
   }
 
+  /** Equality with a pattern that has no glob characters (ids are compared whole, never globbed). */
+  equals(value: string | undefined): boolean {
+    return value !== undefined && this.exact.has(value.toLowerCase());
+  }
+
   /** The first pattern that matches, for reasons ("matches \"Company card*\""). */
   which(value: string | undefined): string | undefined {
     if (value === undefined) return undefined;

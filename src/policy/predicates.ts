@@ -75,9 +75,10 @@ export class ItemsPredicate implements Predicate {
   constructor(private readonly patterns: readonly string[]) {
     this.globs = new GlobSet(patterns);
   }
-  test(e: UsageEvent): boolean { return this.globs.matches(e.item.id) || this.globs.matches(e.item.title); }
+  // The UUID must equal a listed value: globs are for titles, and `w*` must not match an id.
+  test(e: UsageEvent): boolean { return this.globs.equals(e.item.id) || this.globs.matches(e.item.title); }
   explain(e: UsageEvent): string {
-    return this.globs.matches(e.item.id) ? `item ${e.item.id} is listed` : `item "${e.item.title}" matches "${this.globs.which(e.item.title)}"`;
+    return this.globs.equals(e.item.id) ? `item ${e.item.id} is listed` : `item "${e.item.title}" matches "${this.globs.which(e.item.title)}"`;
   }
   explainMiss(e: UsageEvent): string { return `item "${e.item.title ?? e.item.id}" is not one of: ${list(this.patterns)}`; }
 }
@@ -96,15 +97,16 @@ export class UsersPredicate implements Predicate {
     this.globs = new GlobSet(direct);
     this.groups = named;
   }
-  private direct(e: UsageEvent): boolean { return this.globs.matches(e.user.email) || this.globs.matches(e.user.id); }
+  // Emails match globs; ids are compared whole (policy-format.md: "their id equals").
+  private direct(e: UsageEvent): boolean { return this.globs.matches(e.user.email) || this.globs.equals(e.user.id); }
   private group(e: UsageEvent): string | undefined {
-    for (const [name, set] of this.groups) if (set.matches(e.user.email) || set.matches(e.user.id)) return name;
+    for (const [name, set] of this.groups) if (set.matches(e.user.email) || set.equals(e.user.id)) return name;
     return undefined;
   }
   test(e: UsageEvent): boolean { return this.direct(e) || this.group(e) !== undefined; }
   explain(e: UsageEvent): string {
     if (!this.direct(e)) return `${userKey(e)} is in group ${this.group(e)}`;
-    const p = this.globs.which(e.user.email) ?? this.globs.which(e.user.id);
+    const p = this.globs.which(e.user.email) ?? (this.globs.equals(e.user.id) ? e.user.id : undefined);
     return p?.includes('*') || p?.includes('?') ? `${userKey(e)} matches "${p}"` : `user is ${userKey(e)}`;
   }
   explainMiss(e: UsageEvent): string {
@@ -144,6 +146,10 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number];
 export function parseCidr(text: string): Range | undefined {
   try {
     if (text.includes('/')) {
+      // The address part is held to the same strictness as a bare address: `010.0.0.0/8` would
+      // otherwise be read as octal (8.0.0.0/8) and `10.1/16` as 10.0.0.1/16.
+      const slash = text.indexOf('/');
+      if (!isStrictAddress(text.slice(0, slash)) || !/^\d{1,3}$/.test(text.slice(slash + 1))) return undefined;
       let [addr, bits] = ipaddr.parseCIDR(text);
       // Events carry IPv4-mapped addresses as plain IPv4 (normalised), so ranges must be the same.
       if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) {

@@ -119,6 +119,10 @@ export interface NotifyWorkerDeps {
   retentionMs: number;
   fallback: readonly Target[];
   concurrency?: number;
+  /** Job lock (BullMQ lockDuration); default 15 s. */
+  lockMs?: number;
+  /** How often stalled jobs are looked for; default 5 s. */
+  stalledIntervalMs?: number;
   now?: () => number;
   observe?: DeliveryObserver;
 }
@@ -145,6 +149,12 @@ export class NotifyWorkers {
         connection: this.d.connection(),
         prefix: this.d.prefix,
         concurrency: this.d.concurrency ?? 10,
+        // After a hard crash, the jobs the dead process held come back once their lock expires and
+        // a stalled check sees it: with these, within ~25 s of the crash (BullMQ's defaults, 30 s
+        // each, make that up to ~90 s). Locks are renewed every lockDuration/2 while a send runs, so
+        // a slow send is never taken for a stalled one.
+        lockDuration: this.d.lockMs ?? 15_000,
+        stalledInterval: this.d.stalledIntervalMs ?? 5_000,
         settings: { backoffStrategy: (attemptsMade: number) => backoffDelay(attemptsMade) },
       });
       // Errors here are connection trouble; the worker reconnects by itself.

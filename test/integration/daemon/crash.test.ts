@@ -104,12 +104,14 @@ describe('daemon killed with SIGKILL mid-batch', () => {
     await slack.waitForMessages(expectedSlack.size, 30_000);
     const store = new AlertStore(r, keys);
     await waitFor(async () => {
+      const bad = [];
       for (const id of new Set(expectedEmail.values())) {
         const rec = await store.get(id);
-        if (!rec || !rec.deliveries.every((x) => x.state === 'delivered')) return false;
+        if (!rec || !rec.deliveries.every((x) => x.state === 'delivered')) bad.push({ id, rec, marked: [...markedAtKill].some((j) => expectedEmail.get(j) === id), active: [...activeAtKill].some((j) => expectedEmail.get(j) === id) });
       }
-      return true;
-    }, { timeoutMs: 20_000, message: 'every delivery recorded as delivered' });
+      if (bad.length) console.log(JSON.stringify(bad.slice(0, 3)), bad.length);
+      return bad.length === 0;
+    }, { timeoutMs: 20_000, message: () => 'every delivery recorded as delivered' });
     const recoveredInMs = Date.now() - killedAt;
 
     // Email: counted by Message-ID (stable per alert and recipient).
