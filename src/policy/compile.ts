@@ -120,12 +120,22 @@ export function compilePolicyFile(f: LoadedFile<PolicyFile>, ctx: PolicyContext)
   const vaults = (p.vaults ?? (p.vault ? [p.vault] : [])).filter((v) => v?.id !== undefined);
   if (vaults.length === 0) at([], 'a policy file needs `vault: {id, name}` or `vaults: [{id, name}, ...]`');
   if (p.vault && p.vaults) at(['vaults'], 'give either `vault` or `vaults`, not both', 'key');
+  // The same vault twice would put every rule twice in its index: two identical alerts per event.
+  const vaultIds = new Set<string>();
+  (p.vaults ?? []).forEach((v, i) => {
+    if (v?.id === undefined) return;
+    if (vaultIds.has(v.id.toLowerCase())) at(['vaults', i], `vault "${v.id}" is listed twice in this file`);
+    vaultIds.add(v.id.toLowerCase());
+  });
 
   const zone = p.timezone ?? ctx.defaultZone;
   if (p.timezone && !isValidZone(p.timezone)) at(['timezone'], zoneIssue(p.timezone));
   const zoneOk = isValidZone(zone);
 
-  const managers = compileManagers(p.managers ?? [], ctx, at);
+  // Set when a part could not be compiled because of an error reported elsewhere (an invalid schedule
+  // in vaultwatch.yaml): the file must not run with that part silently left out.
+  let incomplete = false;
+  const managers = compileManagers(p.managers ?? [], ctx, at, () => { incomplete = true; });
   const names = new Set<string>();
   const rules: CompiledRule[] = [];
   (p.rules ?? []).forEach((def, i) => {
@@ -133,15 +143,28 @@ export function compilePolicyFile(f: LoadedFile<PolicyFile>, ctx: PolicyContext)
     if (names.has(def.name)) at(['rules', i, 'name'], `duplicate rule name "${def.name}" in this file`);
     names.add(def.name);
     const rule = compileRule(def, ['rules', i], { file: f.rel, policy: p, zone: zoneOk ? zone : 'UTC', managers, ctx, at });
-    if (rule && def.enabled !== false) rules.push(rule);
+    if (!rule) incomplete = true;
+    else if (def.enabled !== false) rules.push(rule);
   });
-  if (issues.length || !f.valid) return { issues };
-  return { policy: { file: f.rel, vaults, timezone: zone, rules }, issues };
+  // A problem in `defaults:` is found once per rule that inherits it; report it once.
+  const unique = uniqueIssues(issues);
+  if (unique.length || !f.valid || incomplete) return { issues: unique };
+  return { policy: { file: f.rel, vaults, timezone: zone, rules }, issues: unique };
+}
+
+function uniqueIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.file}\u0000${i.line}\u0000${i.column}\u0000${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 type At = (path: Path, message: string, which?: 'key' | 'value') => void;
 
-function compileManagers(defs: readonly ManagerDef[], ctx: PolicyContext, at: At): Recipient[] {
+function compileManagers(defs: readonly ManagerDef[], ctx: PolicyContext, at: At, quietFail: () => void): Recipient[] {
   const out: Recipient[] = [];
   defs.forEach((m, i) => {
     if (!m) return;
@@ -154,6 +177,7 @@ function compileManagers(defs: readonly ManagerDef[], ctx: PolicyContext, at: At
     if ('error' in t) { at(['managers', i, m.email !== undefined ? 'email' : 'slack'], t.error); return; }
     if (m.schedule !== undefined && !ctx.scheduleDefs.has(m.schedule)) {
       if (!ctx.scheduleNames.has(m.schedule)) at(['managers', i, 'schedule'], unknownSchedule(m.schedule, ctx));
+      else quietFail(); // the schedule itself is invalid: reported in vaultwatch.yaml
       return;
     }
     out.push({ target: t, ...(m.schedule ? { schedule: m.schedule } : {}), ...(m.name ? { name: m.name } : {}) });
@@ -178,11 +202,12 @@ function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | und
   const before = { n: 0 };
   let failed = false;
   const at: At = (p, m, w) => { failed = true; before.n++; s.at(p, m, w); };
+  const quietFail = () => { failed = true; };
   const defaults = s.policy.defaults ?? {};
 
-  const match = def.match ? compileBlock(def.match, [...path, 'match'], s, at) : [];
+  const match = def.match ? compileBlock(def.match, [...path, 'match'], s, at, quietFail) : [];
   const notDefs = def.not === undefined ? [] : Array.isArray(def.not) ? def.not : [def.not];
-  const not = notDefs.filter(Boolean).map((b, i) => compileBlock(b, Array.isArray(def.not) ? [...path, 'not', i] : [...path, 'not'], s, at));
+  const not = notDefs.filter(Boolean).map((b, i) => compileBlock(b, Array.isArray(def.not) ? [...path, 'not', i] : [...path, 'not'], s, at, quietFail));
 
   const notifyList = def.notify ?? defaults.notify ?? ['managers'];
   const notifyPath = def.notify ? [...path, 'notify'] : ['defaults', 'notify'];
@@ -192,7 +217,10 @@ function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | und
   const add = (r: Recipient) => { const k = targetKey(r.target); if (!seen.has(k)) { seen.add(k); recipients.push(r); } };
   notifyList.forEach((n, i) => {
     if (n === 'managers') {
-      if ((s.policy.managers ?? []).length === 0) at([...notifyPath, i], '`managers` is used but this file lists no managers');
+      if ((s.policy.managers ?? []).length === 0) {
+        if (def.notify || defaults.notify) at([...notifyPath, i], '`managers` is used but this file lists no managers');
+        else at(path, `rule "${def.name}" notifies \`managers\` (the default) but this file lists no managers; add \`managers:\` or give the rule \`notify:\``);
+      }
       s.managers.forEach(add);
     } else if (n === 'accessor') {
       notifyAccessor = true;
@@ -263,7 +291,7 @@ function checkTarget(text: string, path: Path, ctx: PolicyContext, at: At): Targ
 
 const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
-function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, at: At): Predicate[] {
+function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, at: At, quietFail: () => void): Predicate[] {
   const out = new Map<string, Predicate>();
   const b = block as MatchDef;
   const keyPath = (k: string, i?: number) => (i === undefined ? [...path, k] : Array.isArray(b[k as keyof MatchDef]) ? [...path, k, i] : [...path, k]);
@@ -316,6 +344,7 @@ function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, a
     });
     if (schedules.length === names.length && !failedQuietly) out.set(key, new SchedulePredicate(key, schedules));
   }
+  if (failedQuietly) quietFail();
   return PREDICATE_ORDER.flatMap((k) => (out.has(k) ? [out.get(k)!] : []));
 }
 

@@ -2,7 +2,7 @@
  * Alert records: every alert and every delivery attempt, kept in Redis for `alerts.retention`, listed
  * by `vaultwatch alerts`. Records are written with SET NX so a retried evaluation never rewrites history.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { summarizeAlert, type AlertSummary } from '../domain/alert-summary.ts';
 import type { Alert } from '../domain/alert.ts';
 import type { Keys } from './redis.ts';
@@ -72,12 +72,20 @@ export class AlertStore {
   }
 
   async updateDelivery(alertId: string, d: DeliveryState, attempt?: AttemptLog): Promise<void> {
-    const m = this.redis.multi().hset(this.keys.deliveries(alertId), d.target, JSON.stringify(d));
+    await this.addDeliveryUpdate(this.redis.multi(), alertId, d, attempt).exec();
+  }
+
+  /**
+   * Appends a delivery update to a transaction the caller runs, so it can be written atomically with
+   * something else (the notification worker's sent-marker: a crash must not leave one without the other).
+   */
+  addDeliveryUpdate(m: ChainableCommander, alertId: string, d: DeliveryState, attempt?: AttemptLog): ChainableCommander {
+    m.hset(this.keys.deliveries(alertId), d.target, JSON.stringify(d));
     if (attempt) {
       const k = `${this.keys.alert(alertId)}:attempts`;
       m.rpush(k, JSON.stringify(attempt)).ltrim(k, -50, -1).pexpire(k, this.retentionMs);
     }
-    await m.exec();
+    return m;
   }
 
   async getDelivery(alertId: string, target: string): Promise<DeliveryState | undefined> {

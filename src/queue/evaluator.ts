@@ -35,7 +35,7 @@ export interface EvaluatorDeps {
   store: AlertStore;
   queues: NotifyQueues;
   /** Extra routing applied to each alert before its jobs are made (separation of duties, hours). */
-  route?: (alert: Alert) => Alert;
+  route?: (alert: Alert) => Alert | Promise<Alert>;
   decisionTtlS: number;
   batchSize?: number;
   blockMs?: number;
@@ -142,7 +142,7 @@ export class StreamEvaluator {
       const prior = recorded[i];
       if (prior) return JSON.parse(prior) as Alert[];
       const out = await evaluateEvent(await this.d.enrich(e), set, this.d.state);
-      return this.d.route ? out.map(this.d.route) : out;
+      return this.d.route ? Promise.all(out.map(this.d.route)) : out;
     }));
     const fresh = events.flatMap((event, i) => (recorded[i] || judged[i]!.length === 0 ? [] : [{ event, alerts: judged[i]! }]));
     await this.recordDecisions(fresh);

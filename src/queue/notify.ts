@@ -234,15 +234,16 @@ export class NotifyWorkers {
   private async markDelivered(job: Job<NotifyJobData>, kind: ChannelKind, result: DeliveryResult, outcome: 'delivered' | 'already_delivered'): Promise<void> {
     const data = job.data;
     const target = formatTarget(data.target);
-    await this.d.redis.multi()
-      .set(this.d.keys.sent(job.id!), JSON.stringify(result), 'PX', this.d.retentionMs)
-      .del(this.d.keys.sending(job.id!))
-      .exec();
     const state: DeliveryState = {
       target, state: 'delivered', attempts: job.attemptsMade + 1, updated_at: new Date(this.now()).toISOString(),
       result: { ...(result.id ? { id: result.id } : {}), ...(result.channel ? { channel: result.channel } : {}), ...(result.path ? { path: result.path } : {}) },
     };
-    await this.d.store.updateDelivery(data.alert.id, state, { target, at: state.updated_at, outcome });
+    // One transaction: a crash between the sent-marker and the record would leave the alert
+    // "pending" for good (the next attempt sees the marker and sends nothing, rightly).
+    const m = this.d.redis.multi()
+      .set(this.d.keys.sent(job.id!), JSON.stringify(result), 'PX', this.d.retentionMs)
+      .del(this.d.keys.sending(job.id!));
+    await this.d.store.addDeliveryUpdate(m, data.alert.id, state, { target, at: state.updated_at, outcome }).exec();
     this.d.observe?.delivered(kind, data, result);
   }
 

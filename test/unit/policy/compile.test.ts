@@ -2,7 +2,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatTarget } from '../../../src/domain/target.ts';
 import type { CompiledRule } from '../../../src/policy/compiled-rule.ts';
-import { BASE_CONFIG, cleanTrees, issuesOf, policy, runtimeOf, VAULT } from '../../helpers/config-kit.ts';
+import { join } from 'node:path';
+import { loadRuntime } from '../../../src/app/load-runtime.ts';
+import { formatIssue } from '../../../src/config/issues.ts';
+import { BASE_CONFIG, cleanTrees, issuesOf, policy, runtimeOf, VAULT, writeTree } from '../../helpers/config-kit.ts';
 
 afterAll(cleanTrees);
 
@@ -155,21 +158,20 @@ describe('compile errors', () => {
     ]);
   });
 
-  it('a rule naming a schedule that is itself invalid does not load without it', () => {
-    const rt = (() => {
-      const files = {
-        'vaultwatch.yaml': `schedules:\n  broken: { days: [mon-fry] }\n  fine: { days: [mon] }\n`,
-        'policies/p.yaml': policy('  - name: at night\n    match: { during: broken }\n  - name: fine\n    match: { during: fine }\n    not: { outside: broken }'),
-      };
-      return issuesOf(files);
-    })();
-    // One error, where the schedule is defined; the rule is not compiled with a silently dropped key.
-    expect(rt).toHaveLength(1);
-    expect(rt[0]).toMatch(/^<dir>\/vaultwatch\.yaml:2:21: unknown day "fry"/);
+  it('a rule naming a schedule that is itself invalid is not compiled with the key silently dropped', () => {
+    const dir = writeTree({
+      'vaultwatch.yaml': `schedules:\n  broken: { days: [mon-fry] }\n  fine: { days: [mon] }\n`,
+      'policies/p.yaml': policy('  - name: at night\n    match: { during: broken }\n  - name: fine\n    match: { during: fine }\n    not: { outside: broken }'),
+    });
+    const rt = loadRuntime(join(dir, 'vaultwatch.yaml'), {});
+    // One error, where the schedule is defined...
+    expect(rt.issues.map(formatIssue)).toEqual([`${dir}/vaultwatch.yaml:2:20: unknown day "fry"; write mon, tue, wed, thu, fri, sat or sun (or the full name); did you mean "fri"?`]);
+    // ...and no rule that would fire at any time (`during` lost) or be excused too often (`not` lost).
+    expect(rt.policies.rulesFor(VAULT)).toEqual([]);
   });
 
   it('`enabled: false` rules are still checked', () => {
     expect(issuesOf({ 'vaultwatch.yaml': BASE_CONFIG, 'policies/p.yaml': policy('  - name: off\n    enabled: false\n    match: { during: nope }') }))
-      .toEqual(['<dir>/policies/p.yaml:10:22: unknown schedule "nope"; define it under schedules: in vaultwatch.yaml']);
+      .toEqual(['<dir>/policies/p.yaml:9:22: unknown schedule "nope"; define it under schedules: in vaultwatch.yaml']);
   });
 });
