@@ -24,6 +24,10 @@ export interface Alert {
   follows?: string;
   /** The dedup key this alert was judged under, when the rule has dedup. */
   dedup_key?: string;
+  /** From the rule: ask the accessor why, within this long, else tell `escalate_to`. */
+  justification?: { ask: boolean; within_ms?: number; escalate_to: Target[] };
+  /** From the rule: when a recipient is outside their own hours (see deliver in policy-format.md). */
+  deliver?: 'now' | 'defer' | 'digest';
 }
 
 export function alertId(eventId: string, policy: string, rule: string): string {

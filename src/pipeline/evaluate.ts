@@ -56,6 +56,14 @@ async function judgeRule(e: UsageEvent, rule: CompiledRule, state: RuleState): P
     targets: targetsFor(rule, e),
     timezone: rule.timezone,
     suppressed: false,
+    ...(rule.deliver !== 'now' ? { deliver: rule.deliver } : {}),
+    ...(rule.justification?.ask ? {
+      justification: {
+        ask: true,
+        ...(rule.justification.withinMs !== undefined ? { within_ms: rule.justification.withinMs } : {}),
+        escalate_to: [...rule.justification.escalateTo],
+      },
+    } : {}),
   };
   if (rule.dedup) {
     const key = renderDedupKey(rule.dedup.template, e, rule.name);

@@ -36,6 +36,12 @@ export interface EvaluatorDeps {
   queues: NotifyQueues;
   /** Extra routing applied to each alert before its jobs are made (separation of duties, hours). */
   route?: (alert: Alert) => Alert | Promise<Alert>;
+  /**
+   * After a batch's alerts are recorded and their notification jobs enqueued, before the batch is
+   * acknowledged: follow-on work that must not be lost (asking the accessor, escalation timers).
+   * It must be idempotent per alert id: a crash before the ack runs it again.
+   */
+  onAlerts?: (alerts: readonly Alert[]) => Promise<void>;
   decisionTtlS: number;
   batchSize?: number;
   blockMs?: number;
@@ -163,6 +169,7 @@ export class StreamEvaluator {
       if (!a.suppressed) for (const t of a.targets) jobs.push({ alert: a, target: t, purpose: 'alert', received_at: a.event.received_at });
     }
     await Promise.all([this.d.store.record(records), this.d.queues.enqueue(jobs)]);
+    if (this.d.onAlerts && alerts.length) await this.d.onAlerts(alerts);
     const ids = entries.map(([id]) => id);
     await this.d.redis.multi().xack(this.d.keys.intake, EVALUATOR_GROUP, ...ids).xdel(this.d.keys.intake, ...ids).exec();
     this.d.observe?.evaluated(events, alerts);
