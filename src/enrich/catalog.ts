@@ -29,14 +29,15 @@ export class Catalog {
   }
 
   enrich(e: UsageEvent): UsageEvent {
-    const item = this.items.size ? this.items.get(e.item.id.toLowerCase()) : undefined;
+    // Vendors send lower-case ids almost always: try the id as given before paying for toLowerCase.
+    const item = this.items.size ? (this.items.get(e.item.id) ?? this.items.get(e.item.id.toLowerCase())) : undefined;
     if (item) {
       if (e.item.title === undefined && item.title !== undefined) e.item.title = item.title;
       if (e.item.type === undefined && item.type !== undefined) e.item.type = item.type;
       if (e.item.tags === undefined && item.tags !== undefined) e.item.tags = item.tags;
     }
     if (e.vault.name === undefined && this.vaults.size) {
-      const v = this.vaults.get(e.vault.id.toLowerCase());
+      const v = this.vaults.get(e.vault.id) ?? this.vaults.get(e.vault.id.toLowerCase());
       if (v) e.vault.name = v.name;
     }
     return e;

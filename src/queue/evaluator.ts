@@ -83,16 +83,21 @@ export class StreamEvaluator {
 
   private async run(): Promise<void> {
     // Our own pending entries first (we may be a restarted consumer with the same name), then new ones.
+    // One pass over '0' is enough: what is still pending after it (a poison entry) is left to
+    // claimStuck, which counts deliveries and dead-letters; reading '0' again would loop on it.
     let cursor = '0';
     while (this.running) {
       try {
         const entries = await this.read(cursor);
-        if (cursor === '0' && entries.length === 0) cursor = '>';
+        cursor = '>';
         if (entries.length) await this.processBatch(entries);
         await this.claimStuck();
       } catch (err) {
         this.d.observe?.error(err);
-        // Redis is down or a batch failed: back off a little; ioredis reconnects by itself.
+        // Redis is down or a batch failed: back off a little; ioredis reconnects by itself. The
+        // batch in hand is still pending under our name: read it again first, rather than leaving
+        // it to wait claimIdleMs for claimStuck.
+        cursor = '0';
         if (this.running) await sleep(500);
       }
     }

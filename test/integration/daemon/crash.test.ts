@@ -104,14 +104,12 @@ describe('daemon killed with SIGKILL mid-batch', () => {
     await slack.waitForMessages(expectedSlack.size, 30_000);
     const store = new AlertStore(r, keys);
     await waitFor(async () => {
-      const bad = [];
       for (const id of new Set(expectedEmail.values())) {
         const rec = await store.get(id);
-        if (!rec || !rec.deliveries.every((x) => x.state === 'delivered')) bad.push({ id, rec, marked: [...markedAtKill].some((j) => expectedEmail.get(j) === id), active: [...activeAtKill].some((j) => expectedEmail.get(j) === id) });
+        if (!rec || !rec.deliveries.every((x) => x.state === 'delivered')) return false;
       }
-      if (bad.length) console.log(JSON.stringify(bad.slice(0, 3)), bad.length);
-      return bad.length === 0;
-    }, { timeoutMs: 20_000, message: () => 'every delivery recorded as delivered' });
+      return true;
+    }, { timeoutMs: 20_000, message: 'every delivery recorded as delivered (a sent-marker without its record stays pending)' });
     const recoveredInMs = Date.now() - killedAt;
 
     // Email: counted by Message-ID (stable per alert and recipient).
@@ -128,7 +126,7 @@ describe('daemon killed with SIGKILL mid-batch', () => {
       expect(activeAtKill.has(jobId), `${messageId} repeated but its job was not in flight at the kill`).toBe(true);
       expect(markedAtKill.has(jobId), `${messageId} repeated although its send was recorded`).toBe(false);
       const first = smtp.messages.findIndex((m) => m.parsed.messageId === messageId);
-      expect(first, `${messageId}: its first copy must predate the kill`).toBeLessThan(mailsAtKill + activeAtKill.size);
+      expect(first, `${messageId}: its first copy must predate the kill`).toBeLessThan(mailsAtKill);
     }
     // Every message whose send was recorded before the kill arrived exactly once.
     for (const jobId of markedAtKill) {
