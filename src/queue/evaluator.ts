@@ -90,7 +90,7 @@ export class StreamEvaluator {
       try {
         const entries = await this.read(cursor);
         cursor = '>';
-        if (entries.length) await this.processBatch(entries);
+        if (entries.length) await this.processBatch(entries, cursor === '0');
         await this.claimStuck();
       } catch (err) {
         this.d.observe?.error(err);
@@ -120,18 +120,23 @@ export class StreamEvaluator {
       'XAUTOCLAIM', this.d.keys.intake, EVALUATOR_GROUP, this.consumer, String(this.d.claimIdleMs ?? 30_000), '0', 'COUNT', '200',
     )) as [string, Entry[]];
     const live = entries.filter(([, f]) => f !== null);
-    if (live.length) await this.processBatch(live);
+    if (live.length) await this.processBatch(live, true);
   }
 
   /** Judges a batch; on failure retries entry by entry so one poison entry cannot block the rest. */
-  async processBatch(entries: Entry[]): Promise<void> {
+  /**
+   * `redelivered`: the entries were handed out before (our own pending list, or claimed from a
+   * crashed consumer), so a decision may already be recorded for them. Fresh entries cannot have
+   * one (the intake admits an event id once), which saves a round trip per batch.
+   */
+  async processBatch(entries: Entry[], redelivered = true): Promise<void> {
     try {
-      await this.judge(entries);
+      await this.judge(entries, redelivered);
     } catch (err) {
       this.d.observe?.error(err);
       for (const entry of entries) {
         try {
-          await this.judge([entry]);
+          await this.judge([entry], true);
         } catch (e) {
           this.d.observe?.error(e);
           await this.giveUpIfPoison(entry, e);
@@ -140,11 +145,11 @@ export class StreamEvaluator {
     }
   }
 
-  private async judge(entries: Entry[]): Promise<void> {
+  private async judge(entries: Entry[], redelivered: boolean): Promise<void> {
     const events: UsageEvent[] = [];
     for (const [, fields] of entries) events.push(JSON.parse(field(fields, 'e')) as UsageEvent);
 
-    const recorded = await this.d.redis.mget(...events.map((e) => this.d.keys.decision(e.id)));
+    const recorded = redelivered ? await this.d.redis.mget(...events.map((e) => this.d.keys.decision(e.id))) : [];
     const set = this.d.policies();
     // Events are judged concurrently so their Redis state checks share round trips. Order still
     // holds where it matters: checks of one rule run in the same steps for every event, and Redis

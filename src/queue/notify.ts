@@ -75,6 +75,9 @@ export class NotifyQueues {
       },
     });
     this.queues = { email: make('email'), slack: make('slack'), webhook: make('webhook') };
+    // Connection trouble is reported by the shared connection and /readyz; without a listener
+    // BullMQ prints every failed reconnect to stderr, unstructured, during a Redis outage.
+    for (const q of Object.values(this.queues)) q.on('error', () => {});
   }
 
   /** Idempotent: the job id and a deduplication key that outlives the job both come from (alert, target). */
