@@ -32,6 +32,50 @@ program.command('alerts')
   .option('--json', 'one JSON object per alert')
   .action(async (o) => exit(await (await import('./cli/alerts.ts')).alertsCommand(o)));
 
+program.command('declare')
+  .description('declare planned (break-glass) access: the vault\'s managers are told now, matching alerts are recorded but not sent, and a summary follows at the end (writes Redis; no daemon needed)')
+  .option(...CONFIG_OPTION)
+  .option('--user <email or id>', 'who will use the vault')
+  .option('--vault <id or name>', 'which vault')
+  .option('--item <id or title>', 'only this item (a title may be a glob)')
+  .option('--for <duration>', 'how long: 30m, 2h (at most accountability.max_declaration, default 24h)')
+  .option('--from <time>', 'start later (ISO time); default now')
+  .option('--reason <text>', 'why (required)')
+  .option('--ticket <id>', 'the change or incident ticket')
+  .option('--author <name>', 'who declares; default $USER@hostname')
+  .option('--cancel <id>', 'end this declaration now (its summary follows)')
+  .option('--json', 'print the declaration as JSON')
+  .action(async (o) => exit(await (await import('./cli/declare.ts')).declareCommand(o)));
+
+program.command('declarations')
+  .description('list active and upcoming break-glass declarations (reads Redis)')
+  .option(...CONFIG_OPTION)
+  .option('--all', 'also those that ended (kept for alerts.retention)')
+  .option('--json', 'one JSON object per declaration')
+  .action(async (o) => exit(await (await import('./cli/declare.ts')).declarationsCommand(o)));
+
+program.command('silence')
+  .description('silence matching alerts of a vault for a while: recorded but not sent; the managers are told now and get a summary at the end (writes Redis; no daemon needed)')
+  .option(...CONFIG_OPTION)
+  .option('--vault <id or name>', 'which vault (required)')
+  .option('--rule <name>', 'only this rule (glob allowed)')
+  .option('--user <email or id>', 'only this person')
+  .option('--item <id or title>', 'only this item (a title may be a glob)')
+  .option('--for <duration>', 'how long: 1h, 2d (at most accountability.max_silence, default 7d)')
+  .option('--from <time>', 'start later (ISO time); default now')
+  .option('--reason <text>', 'why (required)')
+  .option('--author <name>', 'who silences (required)')
+  .option('--expire <id>', 'end this silence now (its summary follows)')
+  .option('--json', 'print the silence as JSON')
+  .action(async (o) => exit(await (await import('./cli/silence.ts')).silenceCommand(o)));
+
+program.command('silences')
+  .description('list active and upcoming silences (reads Redis)')
+  .option(...CONFIG_OPTION)
+  .option('--all', 'also those that ended (kept for alerts.retention)')
+  .option('--json', 'one JSON object per silence')
+  .action(async (o) => exit(await (await import('./cli/silence.ts')).silencesCommand(o)));
+
 program.command('validate')
   .description('load every file, print every error as path:line:column: message (exit 2 if any)')
   .option(...CONFIG_OPTION)

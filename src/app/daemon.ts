@@ -10,15 +10,19 @@ import type { Logger } from 'pino';
 import type { Alert } from '../domain/alert.ts';
 import { systemClock, type Clock } from '../domain/clock.ts';
 import { parseDuration } from '../domain/duration.ts';
-import { parseTarget, type Target } from '../domain/target.ts';
+import { formatTarget, parseTarget, type Target } from '../domain/target.ts';
 import type { UsageEvent } from '../domain/usage-event.ts';
 import { ConfigError } from '../config/issues.ts';
 import type { Env } from '../config/load.ts';
+import { connectEnricherFromConfig } from '../enrich/connect-enricher.ts';
+import { createEnrichChain } from '../enrich/enrich-chain.ts';
 import { buildHttpServer } from '../http/server.ts';
 import type { ReadyReport } from '../http/types.ts';
+import type { Notifier } from '../notifiers/notifier.ts';
 import { createNotifiers } from '../notifiers/registry.ts';
 import { createLogger } from '../observability/logger.ts';
 import { Metrics } from '../observability/metrics.ts';
+import { IntakeUnavailableError, type Intake } from '../pipeline/intake.ts';
 import type { PolicySet } from '../policy/policy-set.ts';
 import { AlertStore, DEFAULT_RETENTION_MS } from '../queue/alert-store.ts';
 import { StreamEvaluator } from '../queue/evaluator.ts';
@@ -33,6 +37,7 @@ import type { Source } from '../sources/source.ts';
 import { loadRuntime, type Runtime } from './load-runtime.ts';
 import { messageContext } from './message-context.ts';
 import { PolicyReloader } from './reload.ts';
+import { Accountability } from './accountability.ts';
 
 /**
  * What a process does. `all` (default) runs everything; with several replicas, intake and
@@ -73,7 +78,9 @@ export class Daemon {
   private workers?: NotifyWorkers;
   private queues?: NotifyQueues;
   private store?: AlertStore;
+  private accountability?: Accountability;
   private sources: Source[] = [];
+  private notifiers: Notifier[] = [];
   private pollers: Poller[] = [];
   private pollScheduler?: PollScheduler;
   private reloader?: PolicyReloader;
@@ -123,12 +130,19 @@ export class Daemon {
     });
     this.redis.on('close', () => this.metrics.redisUp.set(0));
 
-    const intake = new RedisIntake(this.ingestRedis, this.keys, DEFAULT_SEEN_TTL_S);
+    const redisIntake = new RedisIntake(this.ingestRedis, this.keys, DEFAULT_SEEN_TTL_S);
+    // From the first signal on, intake refuses (HTTP answers 503 + Retry-After) while the HTTP server
+    // stays up to say so, and /readyz answers 503, until the in-flight work has finished.
+    const intake: Intake = {
+      accept: (events, source) => this.stopping ? Promise.reject(new IntakeUnavailableError('shutting down')) : redisIntake.accept(events, source),
+      deadLetter: (entries) => this.stopping ? Promise.reject(new IntakeUnavailableError('shutting down')) : redisIntake.deadLetter(entries),
+    };
     this.store = new AlertStore(this.redis, this.keys, retentionMs, () => this.clock.now());
     // Separate connections keep the evaluator's round trips from queueing behind delivery traffic.
     const evalRedis = connect();
     this.queues = new NotifyQueues(connect(), prefix, retentionMs);
     const notifiers = createNotifiers(cfg.channels, { configDir: this.runtime.loaded.dir });
+    this.notifiers = Object.values(notifiers);
     const fallback = (cfg.delivery?.fallback ?? []).map(parseTarget).filter((t): t is Target => !('error' in t));
 
     this.workers = new NotifyWorkers({
@@ -154,16 +168,31 @@ export class Daemon {
       },
     });
 
+    // Labels: the record, then the Redis cache / 1Password Connect (list calls only, when
+    // enrichment.onepassword_connect is set; a restart applies changes to it), then catalog.yaml.
+    const enrich = createEnrichChain({
+      connect: connectEnricherFromConfig(cfg.enrichment?.onepassword_connect, { redis: evalRedis, prefix, logger: this.logger }),
+      catalog: () => this.runtime.catalog,
+    });
+    // Declarations and silences: the evaluator's route hook, the admin API, the end-of-window summaries.
+    this.accountability = new Accountability({
+      redis: evalRedis, connect, prefix, keys: this.keys, retentionMs, runtime: () => this.runtime,
+      queues: this.queues, alerts: this.store, now: () => this.clock.now(), logger: this.logger,
+    });
     this.evaluator = new StreamEvaluator({
       blocking: connect(), redis: evalRedis, keys: this.keys,
       policies: () => this.policies,
-      enrich: (e: UsageEvent) => this.runtime.catalog.enrich(e),
+      enrich,
       state: new RedisRuleState(evalRedis, this.keys),
+      route: this.accountability.route,
       store: new AlertStore(evalRedis, this.keys, retentionMs, () => this.clock.now()), queues: this.queues, decisionTtlS: DEFAULT_SEEN_TTL_S,
       ...(this.opts.claimIdleMs ? { claimIdleMs: this.opts.claimIdleMs } : {}),
       observe: {
         evaluated: (events, alerts: readonly Alert[]) => {
-          for (const a of alerts) this.metrics.recordAlert(a.severity, a.suppressed);
+          for (const a of alerts) {
+            this.metrics.recordAlert(a.severity, a.suppressed);
+            if (a.suppressed) this.metrics.recordSuppressed(a.suppression?.kind ?? 'dedup');
+          }
           this.opts.onEvaluated?.(events, alerts);
         },
         error: (err) => this.logger.warn({ err: (err as Error).message }, 'evaluation batch failed; will retry'),
@@ -179,6 +208,7 @@ export class Daemon {
       await this.evaluator.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'evaluator could not start; Redis unreachable? retrying in the background'));
     }
     if (this.role !== 'evaluate') this.workers.start();
+    if (this.role !== 'evaluate') this.accountability.startWorker();
     await this.startHttp(intake);
     if (this.role !== 'deliver') await this.startSources(intake, url);
     this.reloader = new PolicyReloader({
@@ -188,11 +218,26 @@ export class Daemon {
       metrics: this.metrics,
       current: () => this.runtime,
       apply: (rt) => { this.runtime = rt; this.policies = rt.policies; },
-      tellManagers: (alerts) => this.queues!.enqueue(alerts.map((a) => ({ alert: a.alert, target: a.target, purpose: 'alert' as const, received_at: new Date(this.clock.now()).toISOString() }))),
+      tellManagers: (notices) => this.tellManagers(notices),
     });
     this.reloader.watch(configFiles(this.runtime));
     this.metrics.configLastReloadSuccessful.set(1);
     this.logger.info({ role: this.role, policies: this.policies.policies.length, rules: this.policies.ruleCount, http: this.address }, 'vaultwatch started');
+  }
+
+  /**
+   * A "policy file did not load" notice is recorded like any alert before it is sent, so it is listed
+   * by `vaultwatch alerts` with its delivery states, and its records expire with the retention.
+   */
+  private async tellManagers(notices: readonly { alert: Alert; target: Target }[]): Promise<void> {
+    const at = new Date(this.clock.now()).toISOString();
+    const byAlert = new Map<string, Alert>();
+    for (const n of notices) byAlert.set(n.alert.id, n.alert);
+    await this.store!.record([...byAlert.values()].map((alert) => ({
+      alert,
+      deliveries: notices.filter((n) => n.alert.id === alert.id).map((n) => ({ target: formatTarget(n.target), state: 'pending' as const, attempts: 0, updated_at: at })),
+    })));
+    await this.queues!.enqueue(notices.map((n) => ({ alert: n.alert, target: n.target, purpose: 'alert' as const, received_at: at })));
   }
 
   private track(r: Redis): Redis {
@@ -202,7 +247,7 @@ export class Daemon {
     return r;
   }
 
-  private async startHttp(intake: RedisIntake): Promise<void> {
+  private async startHttp(intake: Intake): Promise<void> {
     const cfg = this.runtime.config;
     const webhook = cfg.sources?.find((s) => s.type === 'webhook');
     this.http = buildHttpServer({
@@ -218,6 +263,7 @@ export class Daemon {
       health: { live: () => !this.finished, ready: () => this.ready() },
       clock: this.clock,
       normalizeContext: () => ({ itemVault: (id: string) => this.runtime.catalog.itemVault(id) }),
+      admin: { ...(cfg.http?.admin_token ? { token: cfg.http.admin_token } : {}), suppressions: this.accountability!.service },
     });
     const listen = this.opts.listen ?? cfg.http?.listen ?? DEFAULT_LISTEN;
     const i = listen.lastIndexOf(':');
@@ -226,7 +272,7 @@ export class Daemon {
     this.address = await this.http.listen({ host, port });
   }
 
-  private async startSources(intake: RedisIntake, url: string): Promise<void> {
+  private async startSources(intake: Intake, url: string): Promise<void> {
     const defs = this.runtime.config.sources ?? [];
     const deps = { redis: () => this.track(workerConnection(url)), configDir: this.runtime.loaded.dir };
     this.sources = createSources(defs, deps);
@@ -288,17 +334,23 @@ export class Daemon {
   }
 
   private async stopAll(): Promise<void> {
+    // From here /readyz answers 503 and intake refuses (503 + Retry-After). HTTP itself stays up to
+    // say so while the in-flight work finishes, and closes last: a closed listener would refuse
+    // connections instead of answering 503.
     this.stopping = true;
+    const started = Date.now();
     const grace = this.opts.graceMs ?? 10_000;
     this.logger.info({ graceMs: grace }, 'shutting down');
     await this.reloader?.close();
     await Promise.allSettled([...this.sources.map((s) => s.stop()), this.pollScheduler?.stop()]);
-    // Stop accepting HTTP; answers in flight complete (fastify waits for them).
-    const httpClosed = this.http?.close();
     await this.evaluator?.stop();
-    await this.workers?.close(grace);
-    await httpClosed;
+    // What is left of the grace period, less a little for closing HTTP and the connections.
+    await this.workers?.close(Math.max(0, grace - (Date.now() - started) - 500));
+    await this.http?.close();
+    await this.accountability?.close();
     await this.queues?.close();
+    // The SMTP pool keeps sockets open (and the process alive) until closed.
+    await Promise.allSettled(this.notifiers.map((n) => n.close()));
     await Promise.allSettled(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
     this.finished = true;
     this.logger.info('stopped');

@@ -21,7 +21,8 @@ export async function alertsCommand(opts: { config: string; since?: string; vaul
     }
     for (const r of records) {
       const s = r.summary;
-      process.stdout.write(`${s.time.slice(0, 16).replace('T', ' ')}Z  ${s.severity.padEnd(8)}  ${s.rule}  ${s.item_title ?? s.item_id}  ${s.user}  ${s.action}${s.suppressed ? '  (suppressed)' : ''}\n`);
+      process.stdout.write(`${s.time.slice(0, 16).replace('T', ' ')}Z  ${s.severity.padEnd(8)}  ${s.rule}  ${s.item_title ?? s.item_id}  ${s.user}  ${s.action}${s.suppressed ? `  (suppressed by ${r.suppression ? `${r.suppression.kind} ${r.suppression.id}` : 'dedup'})` : ''}\n`);
+      if (r.suppression && r.deliveries.length === 0) process.stdout.write(`    ${r.suppression.reason}\n`);
       for (const d of r.deliveries) {
         process.stdout.write(`    ${d.target.padEnd(36)} ${d.state}${d.attempts ? ` after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}` : ''}${d.reason ? `: ${d.reason}` : ''}\n`);
       }

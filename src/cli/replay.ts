@@ -3,7 +3,7 @@ import { summarizeAlert, type AlertSummary } from '../domain/alert-summary.ts';
 import type { Alert } from '../domain/alert.ts';
 import { isProblem, Replayer, type ReplayProblem, type SourceKind } from '../app/replay.ts';
 import { jsonArrayElements, jsonLines, parseRecord, type RawLine } from '../pipeline/record-reader.ts';
-import { EXIT_OK, EXIT_PROBLEM, loadOrExit } from './common.ts';
+import { EXIT_OK, EXIT_PROBLEM, loadOrExit, UsageError } from './common.ts';
 import { formatTable } from './table.ts';
 
 export interface ReplayOptions {
@@ -55,34 +55,52 @@ export async function replayCommand(file: string, opts: ReplayOptions): Promise<
   return opts.strict && c.bad > 0 ? EXIT_PROBLEM : EXIT_OK;
 }
 
-/** JSON array (first non-blank character `[`) or JSON Lines, from a file or stdin. */
+/**
+ * JSON array (first non-blank character `[`) or JSON Lines, from a file or stdin. Text is decoded
+ * as a stream (a character split between two reads stays whole) and a leading BOM is dropped.
+ */
 async function* readRecords(file: string): AsyncGenerator<RawLine | { line: number; error: string }> {
   if (file !== '-') {
-    const head = readHead(file);
+    let head: string;
+    try {
+      head = readHead(file);
+    } catch (err) {
+      // A usage problem (exit 2), not a crash: `replay evnets.jsonl`.
+      throw new UsageError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
     if (head.trimStart().startsWith('[')) {
       yield* jsonArrayElements(readFileSync(file, 'utf8'));
       return;
     }
-    yield* jsonLines(createReadStream(file, { highWaterMark: 1 << 20 }));
+    yield* jsonLines(withoutBom(createReadStream(file, { highWaterMark: 1 << 20, encoding: 'utf8' }) as AsyncIterable<string>));
     return;
   }
-  const chunks: Buffer[] = [];
+  process.stdin.setEncoding('utf8');
+  const chunks: string[] = [];
   let decided: 'array' | 'lines' | undefined;
   const lineChunks = async function* () {
-    for await (const c of process.stdin) {
+    for await (const c of withoutBom(process.stdin as AsyncIterable<string>)) {
       if (decided === undefined) {
-        const t = c.toString().trimStart();
+        const t = c.trimStart();
         if (t === '') { chunks.push(c); continue; }
         decided = t.startsWith('[') ? 'array' : 'lines';
-        if (decided === 'lines') { for (const b of chunks) yield b; }
+        if (decided === 'lines') { yield* chunks; }
       }
       if (decided === 'array') chunks.push(c);
-      else yield c as Buffer;
+      else yield c;
     }
   };
   const lines = jsonLines(lineChunks());
   for await (const l of lines) yield l;
-  if (decided === 'array') yield* jsonArrayElements(Buffer.concat(chunks).toString('utf8'));
+  if (decided === 'array') yield* jsonArrayElements(chunks.join(''));
+}
+
+async function* withoutBom(chunks: AsyncIterable<string>): AsyncGenerator<string> {
+  let first = true;
+  for await (const c of chunks) {
+    yield first && c.startsWith('\uFEFF') ? c.slice(1) : c;
+    first = false;
+  }
 }
 
 function readHead(file: string): string {

@@ -9,7 +9,7 @@ import picomatch from 'picomatch';
 import type { z } from 'zod';
 import type { ConfigIssue } from './issues.ts';
 import { catalogSchema, configSchema, policyFileSchema, type CatalogFile, type ConfigFile, type PolicyFile } from './schema.ts';
-import { parseYamlFile, validateYaml, type Path, type YamlFile } from './yaml-file.ts';
+import { parseYamlFile, setOwn, validateYaml, type Path, type YamlFile } from './yaml-file.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -80,17 +80,29 @@ export function loadYaml<T>(
   }
   const yaml = parseYamlFile(shown, text);
   issues.push(...yaml.issues);
-  if (yaml.issues.length) return { path, rel, yaml, valid: false };
+  // A syntax error leaves nothing reliable to check; a duplicate key does (the later one wins, as
+  // the message says), so the file's other errors are still reported in the same run.
+  if (yaml.doc.errors.length || yaml.doc.warnings.length) return { path, rel, yaml, valid: false };
 
-  const before = issues.length;
-  const raw = substituteEnv(yaml.doc.toJS({ maxAliasCount: 100 }) ?? {}, env, yaml, issues);
+  const before = issues.length - yaml.issues.length;
+  let js: unknown;
+  try {
+    js = yaml.doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // yaml refuses alias bombs ("excessive alias count") by throwing: a located issue, never a crash.
+    issues.push({ file: shown, line: 1, column: 1, message: `cannot read the YAML: ${(err as Error).message}` });
+    return { path, rel, yaml, valid: false };
+  }
+  const raw = substituteEnv(js ?? {}, env, yaml, issues);
   const { value, issues: schemaIssues } = validateYaml(yaml, raw, schema);
   issues.push(...schemaIssues);
   if (value !== undefined) resolveSecretFiles(value, dirname(path), yaml, issues);
   return { path, rel, yaml, ...(value !== undefined ? { value } : {}), valid: issues.length === before };
 }
 
-const ENV_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+// The last alternative catches a `${` that is none of the above (`${BAD-NAME}`, `${X:default}`, an
+// unclosed `${X`): left as it is, it would become a literal token or URL without a word.
+const ENV_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
 
 /**
  * `${VAR}` anywhere in any string, `${VAR:-default}` when unset or empty (as in shells and compose
@@ -99,8 +111,12 @@ const ENV_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 export function substituteEnv(value: unknown, env: Env, yaml: YamlFile, issues: ConfigIssue[], path: Path = []): unknown {
   if (typeof value === 'string') {
     if (!value.includes('${')) return value;
-    return value.replace(ENV_RE, (whole, name: string | undefined, fallback: string | undefined) => {
-      if (name === undefined) return '${';
+    return value.replace(ENV_RE, (whole: string, name: string | undefined, fallback: string | undefined) => {
+      if (whole === '$${') return '${';
+      if (name === undefined) {
+        issues.push(yaml.issueAt(path, 'malformed `${...}`: write ${NAME} or ${NAME:-default} (NAME: letters, digits, _), or $${ for a literal ${'));
+        return whole;
+      }
       const v = env[name];
       if (v !== undefined && v !== '') return v;
       if (fallback !== undefined) return fallback;
@@ -112,7 +128,7 @@ export function substituteEnv(value: unknown, env: Env, yaml: YamlFile, issues: 
   if (Array.isArray(value)) return value.map((v, i) => substituteEnv(v, env, yaml, issues, [...path, i]));
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = substituteEnv(v, env, yaml, issues, [...path, k]);
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, substituteEnv(v, env, yaml, issues, [...path, k]));
     return out;
   }
   return value;

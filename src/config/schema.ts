@@ -55,6 +55,7 @@ const matchFields = {
   items: oneOrMany(z.string()).optional().describe('Item UUIDs, or title globs (case-insensitive, whole string; * ? [abc]).'),
   tags: oneOrMany(z.string()).optional().describe('The enriched item carries any of these tags.'),
   users: oneOrMany(z.string()).optional().describe('Email globs, user ids, or group:NAME.'),
+  subjects: oneOrMany(z.string()).optional().describe('For grant/revoke: the person or group whose vault access changed. Email globs, user or group ids, group:NAME (vaultwatch groups), a 1Password group name (glob), or kind:user / kind:group.'),
   during: oneOrMany(z.string()).optional().describe('Schedule names: the event time is inside at least one.'),
   outside: oneOrMany(z.string()).optional().describe('Schedule names: the event time is inside none.'),
   ip: oneOrMany(z.string()).optional().describe('CIDRs (IPv4 or IPv6) or single addresses.'),
@@ -210,6 +211,8 @@ export const configSchema = z.object({
   http: z.object({
     listen: z.string().optional().describe('host:port; default 127.0.0.1:8787.'),
     public_url: z.string().optional().describe('Base of links in messages; default http://<listen>.'),
+    admin_token: secret.optional().describe('Bearer token of the admin API (POST/GET/DELETE /declarations and /silences); without it that API answers 404.'),
+    admin_token_file: secretFile.optional(),
   }).strict().optional(),
   sources: z.array(sourceSchema).optional(),
   enrichment: z.object({
@@ -247,6 +250,11 @@ export const configSchema = z.object({
   alerts: z.object({
     retention: duration.optional().describe('How long alert records are kept. Default 30d.'),
   }).strict().optional(),
+  accountability: z.object({
+    max_declaration: duration.optional().describe('Longest break-glass declaration (`vaultwatch declare --for`). Default 24h.'),
+    max_silence: duration.optional().describe('Longest silence (`vaultwatch silence --for`). Default 7d.'),
+    summary_delay: duration.optional().describe('How long after a declaration or silence ends its summary goes to the managers (events still in flight get into it). Default 2s.'),
+  }).strict().optional().describe('Break-glass declarations and silences.'),
   policies: z.string().optional().describe('A directory or glob of policy files; default policies/.'),
   catalog: z.string().optional().describe('Item and vault labels file; optional.'),
   tests: z.string().optional().describe('Directory or glob of policy test files; default: *.tests.yaml beside the policies.'),

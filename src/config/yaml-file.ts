@@ -61,15 +61,17 @@ function yamlMessage(code: string, message: string): string {
 function offsetOf(doc: Document.Parsed, path: Path, which: 'key' | 'value'): number {
   let node: unknown = doc.contents;
   let best = (node as Node | null)?.range?.[0] ?? 0;
-  for (const seg of path) {
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]!;
     if (isMap(node)) {
       const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
       if (!pair) break;
       const keyNode = pair.key as Node | null;
       if (keyNode?.range) best = keyNode.range[0];
+      // By position, not by name: `sources[0].sources` must point at the inner key, not the outer.
+      if (which === 'key' && i === path.length - 1) return best;
       if (pair.value === null || pair.value === undefined) break;
       node = pair.value;
-      if (which === 'key' && seg === path[path.length - 1]) return best;
     } else if (isSeq(node) && typeof seg === 'number') {
       const item = node.items[seg];
       if (item === undefined) break;
@@ -113,7 +115,7 @@ function validatePart(yf: YamlFile, s: z.ZodType, v: unknown, path: Path, root: 
       const result: Record<string, unknown> = {};
       let usable = true;
       for (const key of Object.keys(obj)) {
-        if (!(key in shape)) out.push(yf.issueAt([...path, key], `unknown key \`${key}\`${didYouMean(key, Object.keys(shape))}`, 'key'));
+        if (!Object.hasOwn(shape, key)) out.push(yf.issueAt([...path, key], `unknown key \`${key}\`${didYouMean(key, Object.keys(shape))}`, 'key'));
       }
       for (const [key, prop] of Object.entries(shape)) {
         const r = validatePart(yf, prop, obj[key], [...path, key], root, out);
@@ -134,7 +136,7 @@ function validatePart(yf: YamlFile, s: z.ZodType, v: unknown, path: Path, root: 
       // Element errors are already reported; this catches list-level rules (at least one entry).
       if (!whole.success) {
         for (const issue of whole.error.issues as unknown as ZIssue[]) {
-          if (issue.path.length === 0) collectIssue(yf, s, issue, path, root, out);
+          if (issue.path.length === 0) collectIssue(yf, s, issue, path, root, out, path);
         }
       }
       return { usable: true, value: items };
@@ -144,19 +146,63 @@ function validatePart(yf: YamlFile, s: z.ZodType, v: unknown, path: Path, root: 
       const result: Record<string, unknown> = {};
       for (const [key, item] of Object.entries(v)) {
         const r = validatePart(yf, d.valueType!, item, [...path, key], root, out);
-        if (r.usable) result[key] = r.value;
+        if (r.usable) setOwn(result, key, r.value);
       }
       return { usable: true, value: result };
+    }
+    case 'union': {
+      // Validated through the one option that fits (by `type:`, or a list vs a mapping vs a single
+      // value), so an unknown key in a source or a `not` block gets its hint and its neighbours'
+      // errors still show; otherwise the union is judged as a whole.
+      const option = fittingOption(d, v);
+      return option ? validatePart(yf, option, v, path, root, out) : leaf(yf, s, v, path, root, out);
     }
     default:
       return leaf(yf, s, v, path, root, out);
   }
 }
 
+/** `obj[key] = value` that keeps `__proto__` an own key instead of replacing the prototype. */
+export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
+function fittingOption(d: ZDef, v: unknown): z.ZodType | undefined {
+  const options = d.options ?? [];
+  if (d.discriminator !== undefined) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return undefined;
+    const given = (v as Record<string, unknown>)[d.discriminator];
+    return options.find((o) => {
+      const tag = defOf(o).shape?.[d.discriminator!];
+      return tag !== undefined && (defOf(tag).values ?? []).includes(given);
+    });
+  }
+  const kind = kindOfValue(v);
+  if (kind === undefined) return undefined;
+  const fitting = options.filter((o) => kindOfSchema(o) === kind);
+  return fitting.length === 1 ? fitting[0] : undefined;
+}
+
+function kindOfValue(v: unknown): 'list' | 'mapping' | 'scalar' | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (Array.isArray(v)) return 'list';
+  return typeof v === 'object' ? 'mapping' : 'scalar';
+}
+
+function kindOfSchema(s: z.ZodType): 'list' | 'mapping' | 'scalar' | undefined {
+  switch (defOf(s).type) {
+    case 'array': return 'list';
+    case 'object': case 'record': return 'mapping';
+    case 'string': case 'number': case 'boolean': case 'enum': case 'literal': return 'scalar';
+    default: return undefined;
+  }
+}
+
 function leaf(yf: YamlFile, s: z.ZodType, v: unknown, path: Path, root: unknown, out: ConfigIssue[]): Part {
   const r = s.safeParse(v);
   if (r.success) return { usable: true, value: r.data };
-  for (const issue of r.error.issues as unknown as ZIssue[]) collectIssue(yf, s, issue, path, root, out);
+  for (const issue of r.error.issues as unknown as ZIssue[]) collectIssue(yf, s, issue, path, root, out, path);
   return { usable: false };
 }
 
@@ -179,11 +225,12 @@ interface ZIssue {
   options?: unknown[];
 }
 
-function collectIssue(yf: YamlFile, schema: z.ZodType, issue: ZIssue, prefix: Path, root: unknown, out: ConfigIssue[]): void {
+/** `schema` is the schema validated at `base`; zod's issue paths (and so `path`) go on from there. */
+function collectIssue(yf: YamlFile, schema: z.ZodType, issue: ZIssue, prefix: Path, root: unknown, out: ConfigIssue[], base: Path): void {
   const path = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))] as (string | number)[];
   switch (issue.code) {
     case 'unrecognized_keys': {
-      const known = knownKeys(schema, path, root);
+      const known = knownKeys(schema, path.slice(base.length), valueAt(root, base));
       for (const key of issue.keys ?? []) {
         out.push(yf.issueAt([...path, key], `unknown key \`${key}\`${known ? didYouMean(key, known) : ''}`, 'key'));
       }
@@ -199,9 +246,9 @@ function collectIssue(yf: YamlFile, schema: z.ZodType, issue: ZIssue, prefix: Pa
         return;
       }
       const branches = issue.errors ?? [];
-      const best = pickBranch(branches);
+      const best = pickBranch(branches, valueAt(root, path));
       if (best) {
-        for (const sub of best) collectIssue(yf, schema, sub, path, root, out);
+        for (const sub of best) collectIssue(yf, schema, sub, path, root, out, base);
         return;
       }
       out.push(yf.issueAt(path, describeUnionMismatch(branches, valueAt(root, path))));
@@ -213,9 +260,11 @@ function collectIssue(yf: YamlFile, schema: z.ZodType, issue: ZIssue, prefix: Pa
 }
 
 /** The branch whose errors are not about the value's own type (that branch matched the shape). */
-function pickBranch(branches: ZIssue[][]): ZIssue[] | undefined {
+function pickBranch(branches: ZIssue[][], value: unknown): ZIssue[] | undefined {
   // zod reports a list given to an enum as invalid_value, not invalid_type: both mean "wrong shape".
-  const candidates = branches.filter((b) => !b.some((i) => (i.code === 'invalid_type' || i.code === 'invalid_value') && i.path.length === 0));
+  // For a single value, though, invalid_value is the answer: `actions: peek` is a bad action.
+  const scalar = value === null || typeof value !== 'object';
+  const candidates = branches.filter((b) => !b.some((i) => (i.code === 'invalid_type' || (i.code === 'invalid_value' && !scalar)) && i.path.length === 0));
   if (candidates.length === 0) return undefined;
   return candidates.reduce((a, b) => (a.length <= b.length ? a : b));
 }
@@ -281,6 +330,8 @@ function valueAt(root: unknown, path: Path): unknown {
 
 interface ZDef {
   type: string;
+  discriminator?: string;
+  values?: unknown[];
   shape?: Record<string, z.ZodType>;
   innerType?: z.ZodType;
   element?: z.ZodType;
@@ -313,7 +364,7 @@ function walk(s: z.ZodType, path: Path, i: number, value: unknown, found: string
     case 'object':
       if (i === path.length) { found.push(...Object.keys(d.shape ?? {})); return; }
       {
-        const next = d.shape?.[String(path[i])];
+        const next = d.shape && Object.hasOwn(d.shape, String(path[i])) ? d.shape[String(path[i])] : undefined;
         if (next) walk(next, path, i + 1, (value as Record<string, unknown> | undefined)?.[String(path[i])], found);
       }
       return;

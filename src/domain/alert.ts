@@ -28,6 +28,13 @@ export interface Alert {
   justification?: { ask: boolean; within_ms?: number; escalate_to: Target[] };
   /** From the rule: when a recipient is outside their own hours (see deliver in policy-format.md). */
   deliver?: 'now' | 'defer' | 'digest';
+  /** Recorded but not sent because a break-glass declaration or a silence covered it (pipeline/suppression.ts). */
+  suppression?: { kind: 'declaration' | 'silence'; id: string; author: string; reason: string };
+  /**
+   * A message of vaultwatch's own (a declaration, a silence, their summaries) rather than one use of
+   * an item: messages lead with this headline instead of "person action item".
+   */
+  notice?: { headline: string };
 }
 
 export function alertId(eventId: string, policy: string, rule: string): string {

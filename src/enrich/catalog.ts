@@ -33,8 +33,10 @@ export class Catalog {
     const item = this.items.size ? (this.items.get(e.item.id) ?? this.items.get(e.item.id.toLowerCase())) : undefined;
     if (item) {
       if (e.item.title === undefined && item.title !== undefined) e.item.title = item.title;
-      if (e.item.type === undefined && item.type !== undefined) e.item.type = item.type;
-      if (e.item.tags === undefined && item.tags !== undefined) e.item.tags = item.tags;
+      // `unknown` is "the record could not tell", not a type: the catalog's answer is better.
+      if ((e.item.type === undefined || e.item.type === 'unknown') && item.type !== undefined) e.item.type = item.type;
+      // A copy: events are handed on and may be changed; the catalog's list must stay as loaded.
+      if (e.item.tags === undefined && item.tags !== undefined) e.item.tags = [...item.tags];
     }
     if (e.vault.name === undefined && this.vaults.size) {
       const v = this.vaults.get(e.vault.id) ?? this.vaults.get(e.vault.id.toLowerCase());

@@ -12,6 +12,7 @@ import { sendError } from './reply.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerIngestRoute } from './routes/ingest.ts';
 import { registerMetricsRoute } from './routes/metrics.ts';
+import { registerSuppressionRoutes } from './routes/suppressions.ts';
 import type { HttpDeps } from './types.ts';
 
 export type {
@@ -63,5 +64,6 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   registerHealthRoutes(app, deps.health);
   registerMetricsRoute(app, deps.metrics);
   if (deps.ingest !== undefined) registerIngestRoute(app, deps, deps.ingest);
+  if (deps.admin !== undefined) registerSuppressionRoutes(app, deps.admin);
   return app;
 }

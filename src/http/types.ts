@@ -5,6 +5,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { Intake } from '../pipeline/intake.ts';
 import type { RecognizeContext } from '../sources/recognize.ts';
 import type { SourceStatus } from '../sources/source.ts';
+import type { AdminOptions } from './routes/suppressions.ts';
 
 export type { SourceState, SourceStatus } from '../sources/source.ts';
 
@@ -55,4 +56,6 @@ export interface HttpDeps {
   health: HealthProbe;
   clock: Clock;
   normalizeContext?: () => NormalizeContextExtras;
+  /** The admin API (declarations, silences); absent: those routes do not exist. */
+  admin?: AdminOptions;
 }

@@ -68,6 +68,8 @@ export interface AlertFacts {
   follows?: string;
   /** `Jo Bloggs revealed the card code of Company card`: plain text, escape before use. */
   headline: string;
+  /** A message of vaultwatch's own (a declaration, a silence, a summary): the headline says it all. */
+  notice?: true;
 }
 
 export interface AlertFactsOptions {
@@ -120,7 +122,8 @@ export function alertFacts(alert: Alert, opts: AlertFactsOptions = {}): AlertFac
     ...optional('location', locationText(ev.location)),
     reasons: reasonsText(alert.reasons),
     ...optional('follows', cleanOr(alert.follows)),
-    headline: `${person.short} ${action} ${item.text}`,
+    headline: alert.notice ? clean(alert.notice.headline) : `${person.short} ${action} ${item.text}`,
+    ...(alert.notice ? { notice: true as const } : {}),
   };
 }
 
@@ -131,8 +134,8 @@ export function factRows(f: AlertFacts): FactRow[] {
     ['Type', f.itemType],
     ['Vault', f.vault],
     ['Person', f.person],
-    ['Action', f.action],
-    ['Used at', f.usedAt],
+    ['Action', f.notice ? undefined : f.action],
+    [f.notice ? 'When' : 'Used at', f.usedAt],
     ['Reported', f.delay?.text],
     ['Client', f.client],
     ['IP address', f.ip],

@@ -9,6 +9,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const DELIVERY_OUTCOMES = ['delivered', 'retried', 'failed', 'dead_lettered', 'suppressed'] as const;
 export type DeliveryOutcome = (typeof DELIVERY_OUTCOMES)[number];
 
+export const SUPPRESSED_WHY = ['declaration', 'silence', 'dedup'] as const;
+export type SuppressedWhy = (typeof SUPPRESSED_WHY)[number];
+
 export const REJECT_REASON_LABELS = ['timestamp', 'item', 'id', 'user', 'vault', 'shape', 'json', 'internal', 'other'] as const;
 export type RejectReasonLabel = (typeof REJECT_REASON_LABELS)[number];
 
@@ -65,6 +68,7 @@ export class Metrics {
   readonly eventsSkipped: Counter<'source'>;
   readonly eventsDuplicate: Counter<'source'>;
   readonly alerts: Counter<'severity' | 'suppressed'>;
+  readonly alertsSuppressed: Counter<'why'>;
   readonly deliveries: Counter<'channel' | 'outcome'>;
   readonly deadLetters: Counter<'kind'>;
   readonly eventToDelivery: Histogram<'channel'>;
@@ -111,6 +115,11 @@ export class Metrics {
     this.alerts = new Counter({
       name: 'vaultwatch_alerts_total', help: 'Alerts raised, by severity and whether dedup suppressed them.',
       labelNames: ['severity', 'suppressed'] as const, registers,
+    });
+    this.alertsSuppressed = new Counter({
+      name: 'vaultwatch_alerts_suppressed_total',
+      help: 'Alerts recorded but not sent, by why: declaration (break-glass), silence, or dedup (a repeat).',
+      labelNames: ['why'] as const, registers,
     });
     this.deliveries = new Counter({
       name: 'vaultwatch_deliveries_total',
@@ -176,6 +185,11 @@ export class Metrics {
 
   recordAlert(severity: string, suppressed: boolean): void {
     this.alerts.inc({ severity, suppressed: suppressed ? 'true' : 'false' });
+  }
+
+  /** A suppressed alert, by what suppressed it. */
+  recordSuppressed(why: SuppressedWhy, count = 1): void {
+    this.alertsSuppressed.inc({ why }, count);
   }
 
   // -------------------------------------------------------------------------------------------------

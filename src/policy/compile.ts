@@ -19,7 +19,7 @@ import type { CompiledRule, EventKey, Recipient } from './compiled-rule.ts';
 import { GlobSet } from './glob.ts';
 import {
   ClientsPredicate, CountriesPredicate, IpPredicate, ItemsPredicate, parseCidr, PREDICATE_ORDER, SchedulePredicate,
-  SetPredicate, TagsPredicate, UsersPredicate, type Predicate,
+  SetPredicate, SubjectsPredicate, TagsPredicate, UsersPredicate, type Predicate,
 } from './predicates.ts';
 import { PolicySet, type CompiledPolicy } from './policy-set.ts';
 import { compileSchedule, validateScheduleDef, type Schedule, type ScheduleDef } from './schedule.ts';
@@ -76,7 +76,7 @@ export function buildPolicyContext(cfg: ConfigFile, yaml: YamlFile, configDir: s
   }
 
   const groups = new Map<string, GlobSet>();
-  for (const [name, members] of Object.entries(cfg.groups ?? {})) groups.set(name, new GlobSet(members));
+  for (const [name, members] of Object.entries(cfg.groups ?? {})) groups.set(name, new GlobSet(members.filter((m) => typeof m === 'string')));
 
   const cache = new Map<string, Schedule>();
   return {
@@ -207,7 +207,9 @@ function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | und
 
   const match = def.match ? compileBlock(def.match, [...path, 'match'], s, at, quietFail) : [];
   const notDefs = def.not === undefined ? [] : Array.isArray(def.not) ? def.not : [def.not];
-  const not = notDefs.filter(Boolean).map((b, i) => compileBlock(b, Array.isArray(def.not) ? [...path, 'not', i] : [...path, 'not'], s, at, quietFail));
+  // Map before dropping holes, so each block keeps its own index in error positions.
+  const not = notDefs.map((b, i) => (b ? compileBlock(b, Array.isArray(def.not) ? [...path, 'not', i] : [...path, 'not'], s, at, quietFail) : undefined))
+    .filter((b): b is Predicate[] => b !== undefined);
 
   const notifyList = def.notify ?? defaults.notify ?? ['managers'];
   const notifyPath = def.notify ? [...path, 'notify'] : ['defaults', 'notify'];
@@ -216,6 +218,7 @@ function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | und
   const seen = new Set<string>();
   const add = (r: Recipient) => { const k = targetKey(r.target); if (!seen.has(k)) { seen.add(k); recipients.push(r); } };
   notifyList.forEach((n, i) => {
+    if (typeof n !== 'string') return; // an invalid entry of a partial file: already reported
     if (n === 'managers') {
       if ((s.policy.managers ?? []).length === 0) {
         if (def.notify || defaults.notify) at([...notifyPath, i], '`managers` is used but this file lists no managers');
@@ -245,6 +248,7 @@ function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | und
     const j = def.justification;
     const escalateTo: Target[] = [];
     (j.escalate_to ?? []).forEach((t, i) => {
+      if (typeof t !== 'string') return;
       const parsed = checkTarget(t, [...path, 'justification', 'escalate_to', i], s.ctx, at);
       if (parsed) escalateTo.push(parsed);
     });
@@ -290,33 +294,57 @@ function checkTarget(text: string, path: Path, ctx: PolicyContext, at: At): Targ
 }
 
 const asList = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const present = <T>(xs: readonly (T | undefined)[]): T[] => xs.filter((x): x is T => x !== undefined);
 
 function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, at: At, quietFail: () => void): Predicate[] {
   const out = new Map<string, Predicate>();
   const b = block as MatchDef;
+  // The values of a key. A partial (invalid) file may leave holes where entries were bad: they are
+  // already reported, are skipped here (indexes kept for positions), and the rule is not compiled.
+  const list = <T>(v: T | T[] | undefined): (T | undefined)[] => {
+    const xs: (T | undefined)[] = asList(v);
+    if (xs.some((x) => x === undefined)) quietFail();
+    return xs;
+  };
   const keyPath = (k: string, i?: number) => (i === undefined ? [...path, k] : Array.isArray(b[k as keyof MatchDef]) ? [...path, k, i] : [...path, k]);
 
-  if (b.actions !== undefined) out.set('actions', new SetPredicate('actions', 'action', asList(b.actions)));
-  if (b.vendor_actions !== undefined) out.set('vendor_actions', new SetPredicate('vendor_actions', 'vendor_action', asList(b.vendor_actions).map(String)));
-  if (b.fields !== undefined) out.set('fields', new SetPredicate('fields', 'field', asList(b.fields)));
-  if (b.item_types !== undefined) out.set('item_types', new SetPredicate('item_types', 'item_type', asList(b.item_types)));
-  if (b.items !== undefined) out.set('items', new ItemsPredicate(asList(b.items)));
-  if (b.tags !== undefined) out.set('tags', new TagsPredicate(asList(b.tags)));
+  if (b.actions !== undefined) out.set('actions', new SetPredicate('actions', 'action', present(list(b.actions))));
+  if (b.vendor_actions !== undefined) out.set('vendor_actions', new SetPredicate('vendor_actions', 'vendor_action', present(list(b.vendor_actions)).map(String)));
+  if (b.fields !== undefined) out.set('fields', new SetPredicate('fields', 'field', present(list(b.fields))));
+  if (b.item_types !== undefined) out.set('item_types', new SetPredicate('item_types', 'item_type', present(list(b.item_types))));
+  if (b.items !== undefined) out.set('items', new ItemsPredicate(present(list(b.items))));
+  if (b.tags !== undefined) out.set('tags', new TagsPredicate(present(list(b.tags))));
   if (b.users !== undefined) {
-    const users = asList(b.users);
+    const users = list(b.users);
     users.forEach((u, i) => {
+      if (u === undefined) return;
       if (u.startsWith('group:') && !s.ctx.groups.has(u.slice(6))) {
         at(keyPath('users', i), `unknown group "${u.slice(6)}"${didYouMean(u.slice(6), s.ctx.groups.keys())}; define it under groups: in vaultwatch.yaml`);
       } else if (u.includes('@') && !u.includes('*') && !u.includes('?') && !isEmailAddress(u)) {
         at(keyPath('users', i), `"${u}" is not an email address`);
       }
     });
-    out.set('users', new UsersPredicate(users, s.ctx.groups));
+    out.set('users', new UsersPredicate(present(users), s.ctx.groups));
   }
-  if (b.clients !== undefined) out.set('clients', new ClientsPredicate(asList(b.clients)));
+  if (b.subjects !== undefined) {
+    const subjects = list(b.subjects);
+    subjects.forEach((u, i) => {
+      if (u === undefined) return;
+      if (u.startsWith('group:') && !s.ctx.groups.has(u.slice(6))) {
+        at(keyPath('subjects', i), `unknown group "${u.slice(6)}"${didYouMean(u.slice(6), s.ctx.groups.keys())}; define it under groups: in vaultwatch.yaml`);
+      } else if (u.startsWith('kind:') && u !== 'kind:user' && u !== 'kind:group') {
+        at(keyPath('subjects', i), `"${u}" is not a subject kind; use kind:user or kind:group`);
+      } else if (u.includes('@') && !u.includes('*') && !u.includes('?') && !isEmailAddress(u)) {
+        at(keyPath('subjects', i), `"${u}" is not an email address`);
+      }
+    });
+    out.set('subjects', new SubjectsPredicate(present(subjects), s.ctx.groups));
+  }
+  if (b.clients !== undefined) out.set('clients', new ClientsPredicate(present(list(b.clients))));
   if (b.countries !== undefined) {
     const codes: string[] = [];
-    asList(b.countries).forEach((c, i) => {
+    list(b.countries).forEach((c, i) => {
+      if (c === undefined) return;
       const code = toCountryCode(c);
       if (code) codes.push(code);
       else at(keyPath('countries', i), `"${c}" is not a country (use ISO 3166 alpha-2 like GB, or an English name)`);
@@ -324,20 +352,22 @@ function compileBlock(block: MatchDef | NotBlockDef, path: Path, s: RuleScope, a
     out.set('countries', new CountriesPredicate(codes));
   }
   if (b.ip !== undefined) {
-    const cidrs = asList(b.ip);
+    const cidrs = list(b.ip);
     const ranges = cidrs.map((c, i) => {
+      if (c === undefined) return undefined;
       const r = parseCidr(c);
       if (!r) at(keyPath('ip', i), `"${c}" is not a CIDR or IP address (10.0.0.0/8, 2001:db8::/32, 203.0.113.7)`);
       return r;
     });
-    if (ranges.every((r) => r !== undefined)) out.set('ip', new IpPredicate(cidrs, ranges as NonNullable<(typeof ranges)[number]>[]));
+    if (ranges.every((r) => r !== undefined)) out.set('ip', new IpPredicate(present(cidrs), ranges as NonNullable<(typeof ranges)[number]>[]));
   }
   let failedQuietly = false;
   for (const key of ['during', 'outside'] as const) {
     if (b[key] === undefined) continue;
-    const names = asList(b[key]);
+    const names = list(b[key]);
     const schedules: Schedule[] = [];
     names.forEach((n, i) => {
+      if (n === undefined) return;
       if (s.ctx.scheduleDefs.has(n)) schedules.push(s.ctx.schedule(n, s.zone));
       else if (!s.ctx.scheduleNames.has(n)) at(keyPath(key, i), unknownSchedule(n, s.ctx));
       else failedQuietly = true; // the schedule itself is invalid: reported in vaultwatch.yaml

@@ -114,6 +114,66 @@ export class UsersPredicate implements Predicate {
   }
 }
 
+/** Who a grant/revoke was about, for reasons: email, else (group) name, else id. */
+function subjectLabel(e: UsageEvent): string {
+  const s = e.subject;
+  return s === undefined ? '(no subject)' : (s.email ?? s.name ?? s.id);
+}
+
+/**
+ * `subjects`: the person or group whose vault access changed (grant/revoke events). Same values as
+ * `users` (email globs, ids compared whole, `group:NAME`), plus a 1Password group's name (glob) and
+ * `kind:user` / `kind:group`. An event without a subject never matches.
+ */
+export class SubjectsPredicate implements Predicate {
+  readonly key = 'subjects';
+  private readonly globs: GlobSet;
+  private readonly groups: readonly (readonly [string, GlobSet])[];
+  private readonly kinds: ReadonlySet<string>;
+  constructor(private readonly patterns: readonly string[], groups: ReadonlyMap<string, GlobSet>) {
+    const direct: string[] = [];
+    const named: (readonly [string, GlobSet])[] = [];
+    const kinds = new Set<string>();
+    for (const p of patterns) {
+      if (p.startsWith('group:')) named.push([p.slice(6), groups.get(p.slice(6))!]);
+      else if (p.startsWith('kind:')) kinds.add(p.slice(5).toLowerCase());
+      else direct.push(p);
+    }
+    this.globs = new GlobSet(direct);
+    this.groups = named;
+    this.kinds = kinds;
+  }
+  private kind(e: UsageEvent): boolean { return e.subject?.kind !== undefined && this.kinds.has(e.subject.kind); }
+  private direct(e: UsageEvent): boolean {
+    const s = e.subject;
+    if (s === undefined) return false;
+    return this.globs.matches(s.email) || this.globs.equals(s.id) || (s.kind === 'group' && this.globs.matches(s.name));
+  }
+  private group(e: UsageEvent): string | undefined {
+    const s = e.subject;
+    if (s === undefined) return undefined;
+    for (const [name, set] of this.groups) if (set.matches(s.email) || set.equals(s.id)) return name;
+    return undefined;
+  }
+  test(e: UsageEvent): boolean { return e.subject !== undefined && (this.kind(e) || this.direct(e) || this.group(e) !== undefined); }
+  explain(e: UsageEvent): string {
+    const who = subjectLabel(e);
+    if (this.direct(e)) {
+      const s = e.subject!;
+      const p = this.globs.which(s.email) ?? (this.globs.equals(s.id) ? s.id : undefined) ?? this.globs.which(s.name);
+      return p?.includes('*') || p?.includes('?') || p?.includes('[') ? `subject ${who} matches "${p}"` : `subject is ${who}`;
+    }
+    const g = this.group(e);
+    if (g !== undefined) return `subject ${who} is in group ${g}`;
+    return `subject ${who} is a ${e.subject?.kind}`;
+  }
+  explainMiss(e: UsageEvent): string {
+    if (e.subject === undefined) return 'the event names no subject';
+    const alts = this.patterns.map((p) => (p.startsWith('group:') ? `in group ${p.slice(6)}` : p.startsWith('kind:') ? `a ${p.slice(5)}` : `"${p}"`));
+    return `subject ${subjectLabel(e)} is not ${alts.join(' or ')}`;
+  }
+}
+
 export class ClientsPredicate implements Predicate {
   readonly key = 'clients';
   private readonly globs: GlobSet;
@@ -216,6 +276,6 @@ export class SchedulePredicate implements Predicate {
 
 /** Cheap keys first, schedules last: most events are rejected by an action or item test. */
 export const PREDICATE_ORDER = [
-  'actions', 'vendor_actions', 'fields', 'item_types', 'items', 'tags', 'users', 'clients', 'countries', 'ip',
+  'actions', 'vendor_actions', 'fields', 'item_types', 'items', 'tags', 'users', 'subjects', 'clients', 'countries', 'ip',
   'during', 'outside',
 ] as const;

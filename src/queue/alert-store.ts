@@ -27,6 +27,8 @@ export interface AlertRecord {
   vault_name?: string;
   timezone: string;
   follows?: string;
+  /** Recorded but not sent because a declaration or a silence covered it. */
+  suppression?: Alert['suppression'];
   deliveries: DeliveryState[];
 }
 
@@ -61,6 +63,7 @@ export class AlertStore {
         ...(alert.event.vault.name ? { vault_name: alert.event.vault.name } : {}),
         timezone: alert.timezone,
         ...(alert.follows ? { follows: alert.follows } : {}),
+        ...(alert.suppression ? { suppression: alert.suppression } : {}),
       };
       m.set(this.keys.alert(alert.id), JSON.stringify(rec), 'PX', px, 'NX');
       for (const d of deliveries) m.hsetnx(this.keys.deliveries(alert.id), d.target, JSON.stringify(d));

@@ -88,9 +88,10 @@ export class StreamEvaluator {
     let cursor = '0';
     while (this.running) {
       try {
+        const redelivered = cursor === '0';
         const entries = await this.read(cursor);
         cursor = '>';
-        if (entries.length) await this.processBatch(entries, cursor === '0');
+        if (entries.length) await this.processBatch(entries, redelivered);
         await this.claimStuck();
       } catch (err) {
         this.d.observe?.error(err);
@@ -154,10 +155,13 @@ export class StreamEvaluator {
     // Events are judged concurrently so their Redis state checks share round trips. Order still
     // holds where it matters: checks of one rule run in the same steps for every event, and Redis
     // answers one connection in order, so an earlier event's check of a key always runs first.
-    const judged = await Promise.all(events.map(async (e, i): Promise<Alert[]> => {
+    // Enrichment (possibly a Connect lookup) finishes for the whole batch first, so the judging
+    // below starts in batch order and stateful checks see events in that order.
+    const enriched = await Promise.all(events.map((e, i) => (recorded[i] ? e : this.d.enrich(e))));
+    const judged = await Promise.all(enriched.map(async (e, i): Promise<Alert[]> => {
       const prior = recorded[i];
       if (prior) return JSON.parse(prior) as Alert[];
-      const out = await evaluateEvent(await this.d.enrich(e), set, this.d.state);
+      const out = await evaluateEvent(e, set, this.d.state);
       return this.d.route ? Promise.all(out.map(this.d.route)) : out;
     }));
     const fresh = events.flatMap((event, i) => (recorded[i] || judged[i]!.length === 0 ? [] : [{ event, alerts: judged[i]! }]));
@@ -173,7 +177,7 @@ export class StreamEvaluator {
         state: a.suppressed ? 'suppressed' : 'pending',
         attempts: 0,
         updated_at: at,
-        ...(a.suppressed ? { reason: `dedup: repeat of alert ${a.follows} (key ${a.dedup_key})` } : {}),
+        ...(a.suppressed ? { reason: a.suppression?.reason ?? `dedup: repeat of alert ${a.follows} (key ${a.dedup_key})` } : {}),
       }));
       records.push({ alert: a, deliveries });
       if (!a.suppressed) for (const t of a.targets) jobs.push({ alert: a, target: t, purpose: 'alert', received_at: a.event.received_at });

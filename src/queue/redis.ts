@@ -34,6 +34,14 @@ export class Keys {
   cursor(source: string): string { return `${this.prefix}:cursor:${source}`; }
   lock(name: string): string { return `${this.prefix}:lock:${name}`; }
   configStatus(): string { return `${this.prefix}:config-status`; }
+  /** A break-glass declaration (JSON); `:alerts` (hash) what was recorded under it, `:sealed` once summarised. */
+  declaration(id: string): string { return `${this.prefix}:declaration:${id}`; }
+  /** Declaration ids by end time (ms). */
+  get declarations(): string { return `${this.prefix}:declarations`; }
+  /** A silence (JSON), with `:alerts` and `:sealed` like a declaration. */
+  silence(id: string): string { return `${this.prefix}:silence:${id}`; }
+  /** Silence ids by end time (ms). */
+  get silences(): string { return `${this.prefix}:silences`; }
 }
 
 /**

@@ -5,7 +5,9 @@
 import { isAbsolute, resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { SourceDef } from '../config/schema.ts';
+import { createBitwardenPoller } from './bitwarden/poller.ts';
 import { createFileSource } from './file/reader.ts';
+import { createOnePasswordPoller } from './onepassword/poller.ts';
 import { createRedisStreamSource } from './redis-stream/consumer.ts';
 import type { Poller } from './poller.ts';
 import type { Source } from './source.ts';
@@ -48,8 +50,8 @@ type PollerType = 'onepassword' | 'bitwarden';
 type PollerFactory<T extends PollerType> = (def: Extract<SourceDef, { type: T }>, deps: SourceDeps) => Poller;
 
 const POLLERS: { [T in PollerType]: PollerFactory<T> | typeof NOT_IMPLEMENTED } = {
-  onepassword: NOT_IMPLEMENTED,
-  bitwarden: NOT_IMPLEMENTED,
+  onepassword: (def, deps) => createOnePasswordPoller(def, deps),
+  bitwarden: (def, deps) => createBitwardenPoller(def, deps),
 };
 
 /** How the daemon runs a configured kind: as a Source, a poller, inside the HTTP server, or not yet at all. */

@@ -98,6 +98,11 @@ export interface SlackHandle {
   waitForMessages(count: number, timeoutMs?: number, filter?: (m: SlackMessage) => boolean): Promise<SlackMessage[]>;
   /** Resolves with the calls of `method` once there are at least `count` (faulted calls count too). */
   waitForCalls(method: string, count: number, timeoutMs?: number): Promise<SlackCall[]>;
+  /**
+   * Answer successful calls of `method` only after `ms` (their effect, e.g. the posted message, is
+   * recorded at once), so a call stays in flight for a while: for crash tests. 0 turns it off.
+   */
+  setDelay(method: string, ms: number): void;
   /** Stop listening and drop open connections, so requests fail with ECONNREFUSED. */
   down(): Promise<void>;
   /** Listen again on the same port. */
@@ -133,6 +138,7 @@ export async function startSlack(opts: StartSlackOptions = {}): Promise<SlackHan
   const ephemeralMessages: SlackEphemeralMessage[] = [];
   const dmChannels = new Map<string, string>(); // user ids (sorted, comma-joined) -> D/G channel id
   let faults: Fault[] = [];
+  const delays = new Map<string, number>();
   let tsSeq = 0;
 
   /** Unique, increasing, Slack-shaped: 1700000000.000100, 1700000000.000200, ... */
@@ -370,8 +376,13 @@ export async function startSlack(opts: StartSlackOptions = {}): Promise<SlackHan
       return;
     }
     const result = handler(params);
-    if (result instanceof SlackErrorCode) answer(200, { ok: false, error: result.error });
-    else answer(200, { ok: true, ...result });
+    if (result instanceof SlackErrorCode) {
+      answer(200, { ok: false, error: result.error });
+      return;
+    }
+    const delay = delays.get(method) ?? 0;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    answer(200, { ok: true, ...result });
   }
 
   const server: Server = createServer((req, res) => {
@@ -393,6 +404,10 @@ export async function startSlack(opts: StartSlackOptions = {}): Promise<SlackHan
     ephemeralMessages,
     rateLimit(method, count, retryAfterSeconds, o) {
       faults.push({ kind: 'ratelimit', method, remaining: count, retryAfter: retryAfterSeconds, ...(o?.channel !== undefined ? { channel: o.channel } : {}) });
+    },
+    setDelay(method, ms) {
+      if (ms > 0) delays.set(method, ms);
+      else delays.delete(method);
     },
     failNext(method, count, status) {
       faults.push({ kind: 'http', method, remaining: count, status });
@@ -440,6 +455,7 @@ export async function startSlack(opts: StartSlackOptions = {}): Promise<SlackHan
       ephemeralMessages.length = 0;
       dmChannels.clear();
       faults = [];
+      delays.clear();
     },
     async close() {
       if (!isUp) return;

@@ -35,6 +35,11 @@ export interface SmtpHandle {
    * (nodemailer reports `EENVELOPE`). Either way the rejected message is not recorded.
    */
   failNext(n: number, code: number, message?: string, opts?: { at?: SmtpFaultStage }): void;
+  /**
+   * Hold every accepted message this long before answering 250 (the message is recorded first), so
+   * sends stay in flight for a while: for shutdown and crash tests. 0 (the default) answers at once.
+   */
+  setDelay(ms: number): void;
   /** Reject RCPT TO for this address (case-insensitive) until clear(). */
   rejectRecipient(address: string, code: number, message?: string): void;
   /** Stop listening and drop open connections (421), so new connections are refused. */
@@ -61,6 +66,7 @@ export async function startSmtp(): Promise<SmtpHandle> {
   const rejectedRecipients = new Map<string, Fault>();
   /** Transactions (`session.id/transaction`) whose fate at RCPT was decided, and how. */
   const rcptDecisions = new Map<string, Fault | null>();
+  let delayMs = 0;
 
   const options = {
     authOptional: true,
@@ -100,7 +106,8 @@ export async function startSmtp(): Promise<SmtpHandle> {
               raw,
               receivedAt: new Date(),
             });
-            callback(null);
+            if (delayMs > 0) setTimeout(() => callback(null), delayMs);
+            else callback(null);
           },
           (err: unknown) => callback(smtpError({ code: 451, message: `test server could not parse the message: ${String(err)}`, at: 'data' })),
         );
@@ -123,6 +130,9 @@ export async function startSmtp(): Promise<SmtpHandle> {
     messages,
     failNext(n, code, message, opts) {
       for (let i = 0; i < n; i++) queued.push({ code, message: message ?? defaultText(code), at: opts?.at ?? 'data' });
+    },
+    setDelay(ms) {
+      delayMs = ms;
     },
     rejectRecipient(address, code, message) {
       rejectedRecipients.set(address.toLowerCase(), { code, message: message ?? defaultText(code), at: 'rcpt' });
@@ -150,6 +160,7 @@ export async function startSmtp(): Promise<SmtpHandle> {
       queued.length = 0;
       rejectedRecipients.clear();
       rcptDecisions.clear();
+      delayMs = 0;
     },
     async close() {
       if (!isUp) return;

@@ -68,6 +68,10 @@ export function emailMessageId(alertId: string, recipient: string, domain: strin
  * same shape from this one.
  */
 export function emailSubject(alert: Alert, firstAlert?: Alert): string {
+  if (alert.notice) {
+    const f = alertFacts(alert);
+    return headerSafe(`[${f.severityLabel}] ${f.headline}`, SUBJECT_MAX);
+  }
   if (!alert.follows) return subjectLine(alertFacts(alert));
   const base = firstAlert && firstAlert.id === alert.follows ? firstAlert : alert;
   return headerSafe(`Re: ${subjectLine(alertFacts(base))}`, SUBJECT_MAX);

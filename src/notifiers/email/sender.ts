@@ -132,7 +132,7 @@ export function parseFrom(from: string): MailboxAddress {
 
 // --- connection settings -------------------------------------------------------------------------
 
-interface SmtpSettings {
+export interface SmtpSettings {
   options: SMTPPoolOptions;
   /** `smtp://mail.example.com:587`: what errors may name, never with credentials. */
   where: string;
@@ -140,7 +140,8 @@ interface SmtpSettings {
   secrets: string[];
 }
 
-function smtpSettings(smtp: string | SmtpObjectConfig): SmtpSettings {
+/** Exported for other senders of this daemon's mail (the justification loop): same settings, same redaction. */
+export function smtpSettings(smtp: string | SmtpObjectConfig): SmtpSettings {
   if (typeof smtp === 'string') {
     let url: URL;
     try {

@@ -90,6 +90,7 @@ function nth(occurrence: number | undefined): string {
 
 /** `*Jo Bloggs (jo@example.com)* revealed the card code of *Company card* (secure note) in *Finance*`. */
 function summaryMrkdwn(f: AlertFacts): string {
+  if (f.notice) return esc(f.headline);
   const type = f.itemType ? ` (${esc(f.itemType)})` : '';
   return `*${esc(f.person)}* ${esc(f.action)} *${esc(f.item)}*${type} in *${esc(f.vault)}*`;
 }

@@ -77,6 +77,9 @@ describe('daemon killed with SIGKILL mid-batch', () => {
       if (bankEvent) for (const c of BANK_CHANNELS) expectedSlack.add(`${id} ${c}`);
     }
 
+    // Slack answers postMessage only after 1.5 s (the message is posted at once): the first posts
+    // are surely in flight at the kill, so the restart must look in the channel before repeating them.
+    slack.setDelay('chat.postMessage', 1_500);
     const answer = await postIngest(child.url, records);
     expect(answer.status).toBe(202);
     expect(answer.body).toMatchObject({ accepted: records.length, duplicates: 0, rejected: [] });
@@ -92,6 +95,15 @@ describe('daemon killed with SIGKILL mid-batch', () => {
     const markedAtKill = new Set<string>();
     for (const jobId of expectedEmail.keys()) if (await r.exists(keys.sent(jobId))) markedAtKill.add(jobId);
     const mailsAtKill = smtp.messages.length;
+    const slackJobs = new Map<string, string>(); // jobId -> `${alert id} ${channel}`
+    for (const key of expectedSlack) {
+      const [id, channel] = key.split(' ') as [string, string];
+      slackJobs.set(notifyJobId(id, { kind: 'slack', channel }), key);
+    }
+    const slackInFlightAtKill: string[] = [];
+    for (const [jobId, key] of slackJobs) if (await r.exists(keys.sending(jobId))) slackInFlightAtKill.push(key);
+    const postedAtKill = slack.messages.length;
+    slack.setDelay('chat.postMessage', 0);
     expect(mailsAtKill).toBeLessThan(expectedEmail.size); // really mid-batch
 
     child = await startChild(cfg.configPath);
@@ -140,6 +152,12 @@ describe('daemon killed with SIGKILL mid-batch', () => {
     const posted = slack.messages.map((m) => `${(m.metadata!.event_payload as { alert_id: string }).alert_id} ${m.channel}`);
     expect(posted).toHaveLength(expectedSlack.size);
     expect(new Set(posted)).toEqual(expectedSlack);
+    // That path was really taken: posts were in flight at the kill (posted, unanswered), and each was
+    // found in its channel's history instead of being posted again.
+    expect(slackInFlightAtKill.length).toBeGreaterThanOrEqual(1);
+    expect(postedAtKill).toBeGreaterThanOrEqual(slackInFlightAtKill.length);
+    for (const key of slackInFlightAtKill) expect(posted.filter((p) => p === key)).toHaveLength(1);
+    expect(slack.calls.filter((c) => c.method === 'conversations.history').length).toBeGreaterThanOrEqual(slackInFlightAtKill.length);
 
     // No job left behind.
     const counts2 = await Promise.all(['email', 'slack'].map(async (k) => ({
@@ -148,6 +166,6 @@ describe('daemon killed with SIGKILL mid-batch', () => {
       failed: await r.zcard(`${keys.prefix}:notify-${k}:failed`),
     })));
     expect(counts2).toEqual([{ active: 0, wait: 0, failed: 0 }, { active: 0, wait: 0, failed: 0 }]);
-    console.info(`crash test: ${mailsAtKill} emails before the kill, ${activeAtKill.size} email jobs active at the kill, ${repeated.length} repeated; all delivered ${recoveredInMs} ms after the kill`);
+    console.info(`crash test: ${mailsAtKill} emails before the kill, ${activeAtKill.size} email jobs active at the kill, ${repeated.length} repeated; ${slackInFlightAtKill.length} Slack posts in flight, none repeated; all delivered ${recoveredInMs} ms after the kill`);
   }, 58_000);
 });
