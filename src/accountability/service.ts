@@ -73,7 +73,7 @@ export type LinkView =
   | { kind: 'used'; claims: TokenClaims; alert?: Alert; state?: JustificationState; actions: ManagerAction[] }
   | { kind: 'ok'; claims: TokenClaims; alert: Alert; state?: JustificationState; actions: ManagerAction[]; secret: string };
 
-export class Accountability {
+export class AccountabilityService {
   constructor(private readonly d: AccountabilityDeps) {}
 
   // --- evaluator hook ------------------------------------------------------------------------------

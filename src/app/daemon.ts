@@ -35,9 +35,10 @@ import type { Poller } from '../sources/poller.ts';
 import { PollScheduler } from '../queue/poll-scheduler.ts';
 import type { Source } from '../sources/source.ts';
 import { loadRuntime, type Runtime } from './load-runtime.ts';
-import { messageContext } from './message-context.ts';
+import { messageContext, publicUrl } from './message-context.ts';
 import { PolicyReloader } from './reload.ts';
-import { Accountability } from './accountability.ts';
+import { DaemonSuppressions } from './suppressions-daemon.ts';
+import { AccountabilityLoop } from '../accountability/loop.ts';
 
 /**
  * What a process does. `all` (default) runs everything; with several replicas, intake and
@@ -78,7 +79,9 @@ export class Daemon {
   private workers?: NotifyWorkers;
   private queues?: NotifyQueues;
   private store?: AlertStore;
-  private accountability?: Accountability;
+  private suppressions?: DaemonSuppressions;
+  /** The justification loop and manager actions (src/accountability/). */
+  private justification?: AccountabilityLoop;
   private sources: Source[] = [];
   private notifiers: Notifier[] = [];
   private pollers: Poller[] = [];
@@ -145,9 +148,16 @@ export class Daemon {
     this.notifiers = Object.values(notifiers);
     const fallback = (cfg.delivery?.fallback ?? []).map(parseTarget).filter((t): t is Target => !('error' in t));
 
+    // Links start with http.public_url, else the address the server really listens on (port 0 in tests).
+    const linkBase = () => (cfg.http?.public_url || !this.address ? publicUrl(cfg) : this.address);
+    const context = { ...messageContext(cfg), managerActions: Boolean(cfg.channels?.slack?.signing_secret) };
+    this.justification = new AccountabilityLoop({
+      config: cfg, configDir: this.runtime.loaded.dir, redis: this.redis, connect, prefix, keys: this.keys, alerts: this.store,
+      retentionMs, retryForMs, now: () => this.clock.now(), publicUrl: linkBase, messageContext: () => context, log: this.logger,
+    });
     this.workers = new NotifyWorkers({
       connection: connect, redis: this.redis, prefix, keys: this.keys, notifiers, store: this.store,
-      queues: this.queues, context: messageContext(cfg), retryForMs, retentionMs, fallback,
+      queues: this.queues, context, links: this.justification.linksFor, retryForMs, retentionMs, fallback,
       now: () => this.clock.now(),
       observe: {
         delivered: (kind, data) => {
@@ -175,7 +185,7 @@ export class Daemon {
       catalog: () => this.runtime.catalog,
     });
     // Declarations and silences: the evaluator's route hook, the admin API, the end-of-window summaries.
-    this.accountability = new Accountability({
+    this.suppressions = new DaemonSuppressions({
       redis: evalRedis, connect, prefix, keys: this.keys, retentionMs, runtime: () => this.runtime,
       queues: this.queues, alerts: this.store, now: () => this.clock.now(), logger: this.logger,
     });
@@ -184,7 +194,8 @@ export class Daemon {
       policies: () => this.policies,
       enrich,
       state: new RedisRuleState(evalRedis, this.keys),
-      route: this.accountability.route,
+      route: this.suppressions.route,
+      onAlerts: this.justification.onAlerts,
       store: new AlertStore(evalRedis, this.keys, retentionMs, () => this.clock.now()), queues: this.queues, decisionTtlS: DEFAULT_SEEN_TTL_S,
       ...(this.opts.claimIdleMs ? { claimIdleMs: this.opts.claimIdleMs } : {}),
       observe: {
@@ -208,7 +219,8 @@ export class Daemon {
       await this.evaluator.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'evaluator could not start; Redis unreachable? retrying in the background'));
     }
     if (this.role !== 'evaluate') this.workers.start();
-    if (this.role !== 'evaluate') this.accountability.startWorker();
+    if (this.role !== 'evaluate') this.suppressions.startWorker();
+    if (this.role !== 'evaluate') this.justification.startWorker();
     await this.startHttp(intake);
     if (this.role !== 'deliver') await this.startSources(intake, url);
     this.reloader = new PolicyReloader({
@@ -263,8 +275,9 @@ export class Daemon {
       health: { live: () => !this.finished, ready: () => this.ready() },
       clock: this.clock,
       normalizeContext: () => ({ itemVault: (id: string) => this.runtime.catalog.itemVault(id) }),
-      admin: { ...(cfg.http?.admin_token ? { token: cfg.http.admin_token } : {}), suppressions: this.accountability!.service },
+      admin: { ...(cfg.http?.admin_token ? { token: cfg.http.admin_token } : {}), suppressions: this.suppressions!.service },
     });
+    this.justification!.registerRoutes(this.http);
     const listen = this.opts.listen ?? cfg.http?.listen ?? DEFAULT_LISTEN;
     const i = listen.lastIndexOf(':');
     const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '127.0.0.1';
@@ -274,7 +287,12 @@ export class Daemon {
 
   private async startSources(intake: Intake, url: string): Promise<void> {
     const defs = this.runtime.config.sources ?? [];
-    const deps = { redis: () => this.track(workerConnection(url)), configDir: this.runtime.loaded.dir };
+    const deps = {
+      redis: () => this.track(workerConnection(url)),
+      configDir: this.runtime.loaded.dir,
+      // Through a getter: hot reload swaps the catalog.
+      itemVault: (id: string) => this.runtime.catalog.itemVault(id),
+    };
     this.sources = createSources(defs, deps);
     for (const def of defs) {
       if (sourceKind(def.type) === 'not-implemented') {
@@ -347,7 +365,8 @@ export class Daemon {
     // What is left of the grace period, less a little for closing HTTP and the connections.
     await this.workers?.close(Math.max(0, grace - (Date.now() - started) - 500));
     await this.http?.close();
-    await this.accountability?.close();
+    await this.suppressions?.close();
+    await this.justification?.close(Math.max(0, grace - (Date.now() - started) - 500));
     await this.queues?.close();
     // The SMTP pool keeps sockets open (and the process alive) until closed.
     await Promise.allSettled(this.notifiers.map((n) => n.close()));

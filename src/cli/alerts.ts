@@ -1,3 +1,4 @@
+import { statusLines } from '../accountability/justification.ts';
 import { parseDuration } from '../domain/duration.ts';
 import { AlertStore } from '../queue/alert-store.ts';
 import { Redis } from 'ioredis';
@@ -25,6 +26,10 @@ export async function alertsCommand(opts: { config: string; since?: string; vaul
       if (r.suppression && r.deliveries.length === 0) process.stdout.write(`    ${r.suppression.reason}\n`);
       for (const d of r.deliveries) {
         process.stdout.write(`    ${d.target.padEnd(36)} ${d.state}${d.attempts ? ` after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}` : ''}${d.reason ? `: ${d.reason}` : ''}\n`);
+      }
+      // The justification loop and the managers' calls, in words, oldest first.
+      for (const line of statusLines(r.justification, r.actions ?? [], { person: r.justification?.accessor_name ?? s.user, zone: r.timezone, usedAt: s.time })) {
+        process.stdout.write(`    * ${line}\n`);
       }
     }
     process.stdout.write(`${records.length} alert${records.length === 1 ? '' : 's'} since ${new Date(sinceMs).toISOString()}\n`);

@@ -98,7 +98,7 @@ export function listText(items: readonly Suppression[], nowMs: number, kind: 'de
     ['REASON', (s) => `${s.reason}${s.kind === 'declaration' && s.ticket ? ` (ticket ${s.ticket})` : ''}`],
   ];
   const cells = items.map((s) => cols.map(([, f]) => f(s).replace(/[\r\n\t]+/g, ' ')));
-  const widths = cols.map(([h], i) => Math.min(40, Math.max(h.length, ...cells.map((c) => c[i]!.length))));
+  const widths = cols.map(([h], i) => Math.min(64, Math.max(h.length, ...cells.map((c) => c[i]!.length))));
   const last = cols.length - 1;
   const fmt = (c: string[]) => c.map((v, i) => (i === last ? v : v.length > widths[i]! ? `${v.slice(0, widths[i]! - 1)}…` : v.padEnd(widths[i]!))).join('  ').replace(/ +$/, '');
   const n = items.length;

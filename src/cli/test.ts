@@ -1,7 +1,7 @@
 import { join, relative, resolve } from 'node:path';
 import type { Alert } from '../domain/alert.ts';
 import { formatTarget } from '../domain/target.ts';
-import { formatIssue, type ConfigIssue } from '../config/issues.ts';
+import { didYouMean, formatIssue, type ConfigIssue } from '../config/issues.ts';
 import { listYamlFiles, loadYaml, TEST_FILE_RE } from '../config/load.ts';
 import { policyTestsSchema, type PolicyTestCase } from '../config/schema.ts';
 import { isProblem, Replayer } from '../app/replay.ts';
@@ -24,7 +24,8 @@ export async function testCommand(files: string[], opts: { config: string }): Pr
   let failed = 0;
   for (const path of paths) {
     const f = loadYaml(path, process.cwd(), policyTestsSchema, process.env, issues);
-    if (!f.value) continue;
+    // A file with errors runs nothing: a case whose bad `expect` was dropped would pass vacuously.
+    if (!f.value || !f.valid) continue;
     for (const c of f.value.tests) {
       const problems = await runCase(c, rt);
       if (problems.length === 0) {
@@ -46,6 +47,10 @@ export async function testCommand(files: string[], opts: { config: string }): Pr
 export async function runCase(c: PolicyTestCase, rt: Pick<Runtime, 'policies' | 'catalog'>): Promise<string[]> {
   const records = c.events ?? (c.event ? [c.event] : []);
   if (records.length === 0) return ['the case has neither `event` nor `events`'];
+  // A misspelt rule name would make `excludes` (and every check of an absent alert) pass forever.
+  const known = new Set(rt.policies.policies.flatMap((p) => p.rules.map((r) => r.name)));
+  const unknown = namedRules(c.expect).filter((n) => !known.has(n));
+  if (unknown.length) return unknown.map((n) => `no rule named "${n}" in the policies${didYouMean(n, known)}`);
   const replayer = new Replayer(rt.policies, rt.catalog, {
     ...(c.now ? { receivedAt: new Date(c.now).toISOString() } : {}),
     ...(c.source ? { force: c.source } : {}),
@@ -57,6 +62,15 @@ export async function runCase(c: PolicyTestCase, rt: Pick<Runtime, 'policies' | 
     last = await r;
   }
   return compare(c.expect, last);
+}
+
+/** Every rule name an expectation mentions. */
+function namedRules(expect: PolicyTestCase['expect']): string[] {
+  if (expect === 'none') return [];
+  return [...new Set([
+    ...(expect.alerts ?? []), ...(expect.includes ?? []), ...(expect.excludes ?? []), ...(expect.suppressed ?? []),
+    ...Object.keys(expect.recipients ?? {}), ...Object.keys(expect.severity ?? {}), ...Object.keys(expect.reasons ?? {}),
+  ])];
 }
 
 function compare(expect: PolicyTestCase['expect'], alerts: Alert[]): string[] {

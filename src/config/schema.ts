@@ -213,6 +213,8 @@ export const configSchema = z.object({
     public_url: z.string().optional().describe('Base of links in messages; default http://<listen>.'),
     admin_token: secret.optional().describe('Bearer token of the admin API (POST/GET/DELETE /declarations and /silences); without it that API answers 404.'),
     admin_token_file: secretFile.optional(),
+    link_secret: secret.min(16, 'at least 16 characters; `openssl rand -base64 32` makes a good one').optional().describe('Signs the links in messages (justification and alert pages). Default: generated once and kept in Redis under the prefix, so every replica agrees.'),
+    link_secret_file: secretFile.optional(),
   }).strict().optional(),
   sources: z.array(sourceSchema).optional(),
   enrichment: z.object({

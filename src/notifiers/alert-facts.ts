@@ -27,6 +27,8 @@ export interface MessageContext {
   occurrence?: number;
   /** For a follow-up email: the first alert, so the subject can repeat its exact wording for threading. */
   firstAlert?: Alert;
+  /** Slack: add the managers' "Expected" / "Investigating" buttons (interactivity is configured). */
+  managerActions?: boolean;
 }
 
 export interface AlertFacts {

@@ -6,6 +6,8 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { summarizeAlert, type AlertSummary } from '../domain/alert-summary.ts';
 import type { Alert } from '../domain/alert.ts';
 import type { Keys } from './redis.ts';
+import { parseActions, parseJustification, publicJustification } from '../accountability/store.ts';
+import type { JustificationRecord, ManagerAction } from '../accountability/justification.ts';
 
 export type DeliveryStateName = 'pending' | 'delivered' | 'failed' | 'suppressed' | 'deferred';
 
@@ -30,6 +32,10 @@ export interface AlertRecord {
   /** Recorded but not sent because a declaration or a silence covered it. */
   suppression?: Alert['suppression'];
   deliveries: DeliveryState[];
+  /** The accessor was asked why: when, the answer, the escalation (src/accountability/). */
+  justification?: JustificationRecord;
+  /** Managers' "Expected" / "Investigating", with who and when, oldest first. */
+  actions?: ManagerAction[];
 }
 
 export interface AttemptLog {
@@ -99,7 +105,23 @@ export class AlertStore {
   async get(alertId: string): Promise<AlertRecord | undefined> {
     const [[, rec], [, dels]] = (await this.redis.multi().get(this.keys.alert(alertId)).hgetall(this.keys.deliveries(alertId)).exec()) as [[unknown, string | null], [unknown, Record<string, string>]];
     if (!rec) return undefined;
-    return { ...(JSON.parse(rec) as Omit<AlertRecord, 'deliveries'>), deliveries: Object.values(dels ?? {}).map((d) => JSON.parse(d) as DeliveryState) };
+    const [r] = await this.withAccountability([{ ...(JSON.parse(rec) as Omit<AlertRecord, 'deliveries'>), deliveries: Object.values(dels ?? {}).map((d) => JSON.parse(d) as DeliveryState) }]);
+    return r;
+  }
+
+  /** Adds each record's justification and manager actions, kept beside it, in one round trip. */
+  private async withAccountability(records: AlertRecord[]): Promise<AlertRecord[]> {
+    if (records.length === 0) return records;
+    const p = this.redis.pipeline();
+    for (const r of records) p.hgetall(`${this.keys.alert(r.id)}:justification`).lrange(`${this.keys.alert(r.id)}:actions`, 0, -1);
+    const res = (await p.exec()) ?? [];
+    records.forEach((r, i) => {
+      const j = publicJustification(parseJustification(res[2 * i]?.[1] as Record<string, string> | undefined));
+      const a = parseActions(res[2 * i + 1]?.[1] as string[] | undefined);
+      if (j) r.justification = j;
+      if (a.length) r.actions = a;
+    });
+    return records;
   }
 
   async attempts(alertId: string): Promise<AttemptLog[]> {
@@ -126,7 +148,7 @@ export class AlertStore {
       }
     }
     // Recorded order can interleave (a batch is recorded at once); people read by time of use.
-    return out.sort((a, b) => b.summary.time.localeCompare(a.summary.time));
+    return (await this.withAccountability(out)).sort((a, b) => b.summary.time.localeCompare(a.summary.time));
   }
 }
 

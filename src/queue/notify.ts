@@ -118,6 +118,8 @@ export interface NotifyWorkerDeps {
   store: AlertStore;
   queues: NotifyQueues;
   context: MessageContext;
+  /** Per (alert, target) links (the signed alert page of an email recipient); merged into `context`. */
+  links?: (alert: Alert, target: Target) => Promise<MessageContext['links'] | undefined>;
   retryForMs: number;
   retentionMs: number;
   fallback: readonly Target[];
@@ -187,7 +189,8 @@ export class NotifyWorkers {
     if (already !== null) return JSON.parse(already) as DeliveryResult;
 
     const notifier = this.d.notifiers[kind];
-    const req = { alert: data.alert, target: data.target, context: this.d.context };
+    const links = await this.d.links?.(data.alert, data.target);
+    const req = { alert: data.alert, target: data.target, context: links ? { ...this.d.context, links } : this.d.context };
 
     if (kind === 'slack') await this.pace(job, token, data.target);
 

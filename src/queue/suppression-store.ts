@@ -182,19 +182,17 @@ export class SuppressionStore {
 
   /**
    * The evaluator's route hook: an alert covered by an open declaration or silence is recorded under
-   * it and comes back suppressed with the reason; one inside a sealed (already summarised) record comes
-   * back unsuppressed with a note; any other alert comes back as it was.
+   * it and comes back suppressed with the reason; one first seen inside a sealed (already summarised)
+   * record comes back unsuppressed with a note; any other alert comes back as it was.
    */
   async route(alert: Alert): Promise<Alert> {
     const { open, sealed } = await this.cached();
     if (open.length === 0 && sealed.length === 0) return alert;
-    const cover = findCover(alert, open);
-    if (cover) {
-      if (await this.attach(cover, alert)) return suppressAlert(alert, cover);
-      return lateForCover(alert, cover);
-    }
-    const late = findCover(alert, sealed);
-    return late ? lateForCover(alert, late) : alert;
+    // A sealed record still answers for the alerts attached before its summary (a retried
+    // evaluation must get the same answer); the script tells which.
+    const cover = findCover(alert, open) ?? findCover(alert, sealed);
+    if (!cover) return alert;
+    return (await this.attach(cover, alert)) ? suppressAlert(alert, cover) : lateForCover(alert, cover);
   }
 
   /** Records the alert under `s` unless its summary has been made; true when it is (now or before) attached. */

@@ -17,6 +17,8 @@ export interface SourceDeps {
   redis: () => Redis;
   /** Directory of the config file: relative paths in a source are relative to it. */
   configDir: string;
+  /** The catalog's item -> vault lookup (Bitwarden events may name no collection). */
+  itemVault?: (itemId: string) => string | undefined;
 }
 
 type SourceType = SourceDef['type'];

@@ -23,8 +23,10 @@
  *   served), so tests can check them against the spec.
  */
 import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parseDocument } from 'yaml';
 import { waitFor } from './wait-for.ts';
 
 export type FakeStream = 'itemusages' | 'auditevents';
@@ -402,6 +404,8 @@ export async function startOnePasswordFake(opts: { host?: string; pageCap?: numb
       });
     });
     req.on('error', () => {});
+    // A client that gave up (a killed daemon) must not crash the fake when a held page is released.
+    res.on('error', () => {});
   });
   server.on('connection', (s) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -447,4 +451,13 @@ export function auditEvent(o: AuditOptions = {}): Record<string, unknown> {
     session: { uuid: id26(), login_time: new Date().toISOString(), device_uuid: id26().toLowerCase(), ip: o.ip ?? '203.0.113.45' },
     location: { country: 'CA', region: 'Ontario', city: 'Toronto', latitude: 43.64, longitude: -79.433 },
   };
+}
+
+/** Adds a `type: onepassword` entry to the `sources:` of a vaultwatch.yaml (e.g. one writeDaemonConfig wrote). */
+export async function addOnePasswordSource(configPath: string, source: { url?: string; token: string; poll_interval?: string; start_from?: string; audit_events?: boolean; name?: string }): Promise<void> {
+  const doc = parseDocument(await readFile(configPath, 'utf8'));
+  const entry: Record<string, unknown> = { type: 'onepassword' };
+  for (const [k, v] of Object.entries(source)) if (v !== undefined) entry[k] = v;
+  doc.addIn(['sources'], doc.createNode(entry));
+  await writeFile(configPath, doc.toString());
 }

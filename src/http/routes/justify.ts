@@ -12,32 +12,37 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { answerSummary, shortTime } from '../../accountability/justification.ts';
 import { FORBIDDEN, GONE_EXPIRED, goneUsed, renderJustifyDone, renderJustifyPage, renderMessagePage } from '../../accountability/pages.ts';
-import type { Accountability, LinkView } from '../../accountability/service.ts';
+import type { AccountabilityService, LinkView } from '../../accountability/service.ts';
 import { checkCsrf, CSRF_COOKIE, CSRF_FIELD, csrfValue, isNonce } from '../../accountability/tokens.ts';
 import { alertFacts } from '../../notifiers/alert-facts.ts';
 import { cookies, csrfCookie, formOf, formScope, sameOrigin, sendPage } from '../forms.ts';
 
 export interface PageRouteDeps {
-  service: Accountability;
+  service: AccountabilityService;
   /** Base of links (http.public_url, else the listening address). */
   publicUrl: () => string;
   now: () => number;
   log?: Logger;
 }
 
-type Params = { token: string };
+/**
+ * A wildcard, not `:token`: fastify caps a parametric segment at 100 characters (414 beyond) and a
+ * signed token is about 200. A token with a `/` in it is simply not valid (403).
+ */
+type Params = { '*': string };
 
 export function registerJustifyRoutes(app: FastifyInstance, deps: PageRouteDeps): void {
   formScope(app, (scope) => {
-    scope.get<{ Params: Params }>('/justify/:token', async (req, reply) => guarded(deps, reply, async () => {
-      const view = await deps.service.openLink(req.params.token, 'justify');
+    scope.get<{ Params: Params }>('/justify/*', async (req, reply) => guarded(deps, reply, async () => {
+      const token = req.params['*'];
+      const view = await deps.service.openLink(token, 'justify');
       if (view.kind !== 'ok') return refuse(reply, view);
       const nonce = nonceFor(req);
-      return showForm(reply, deps, view, csrfValue(view.secret, req.params.token, nonce), nonce);
+      return showForm(reply, deps, view, csrfValue(view.secret, token, nonce), nonce);
     }));
 
-    scope.post<{ Params: Params }>('/justify/:token', async (req, reply) => guarded(deps, reply, async () => {
-      const token = req.params.token;
+    scope.post<{ Params: Params }>('/justify/*', async (req, reply) => guarded(deps, reply, async () => {
+      const token = req.params['*'];
       const view = await deps.service.openLink(token, 'justify');
       if (view.kind !== 'ok') return refuse(reply, view);
       const form = formOf(req);

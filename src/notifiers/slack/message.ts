@@ -59,7 +59,7 @@ export function buildSlackMessage(
   const msg: SlackMessage = {
     channel,
     text: followUp ? followUpText(facts, ctx.occurrence) : fallbackText(facts),
-    blocks: followUp ? followUpBlocks(facts, links, ctx.occurrence) : alertBlocks(facts, links),
+    blocks: followUp ? followUpBlocks(facts, links, ctx.occurrence) : alertBlocks(facts, links, ctx.managerActions ? alert.id : undefined),
     metadata: {
       event_type: 'vaultwatch_alert',
       event_payload: { alert_id: alert.id, rule: alert.rule, severity: alert.severity, event_id: alert.event.id },
@@ -99,7 +99,8 @@ function summaryMrkdwn(f: AlertFacts): string {
 
 type Links = ReturnType<typeof resolveLinks>;
 
-function alertBlocks(f: AlertFacts, links: Links): object[] {
+/** `ackFor`: the alert id the managers' action buttons carry (their `value`), when interactivity is on. */
+function alertBlocks(f: AlertFacts, links: Links, ackFor?: string): object[] {
   const blocks: object[] = [
     header(`${SEVERITY_EMOJI[f.severity] ?? ''} ${f.severityLabel} · ${f.rule}`),
     section(`${summaryMrkdwn(f)}\n${esc(f.usedAt)}`),
@@ -109,7 +110,7 @@ function alertBlocks(f: AlertFacts, links: Links): object[] {
     },
     context([reasonsMrkdwn(f), footerMrkdwn(f)]),
   ];
-  const actions = actionsBlock(links);
+  const actions = actionsBlock(links, ackFor);
   if (actions) blocks.push(actions);
   return blocks;
 }
@@ -139,8 +140,15 @@ function footerMrkdwn(f: AlertFacts): string {
   return `Times in ${esc(f.timezone)} · alert ${esc(f.alertId)} · event ${esc(f.eventId)}`;
 }
 
-function actionsBlock(links: Links): object | undefined {
+/** Manager actions: action_id `vw_ack_<action>`, value the alert id (handled at /slack/interactions). */
+export const ACK_BUTTONS = [
+  { action_id: 'vw_ack_expected', label: 'Expected' },
+  { action_id: 'vw_ack_investigating', label: 'Investigating' },
+] as const;
+
+function actionsBlock(links: Links, ackFor?: string): object | undefined {
   const elements = [
+    ...(ackFor ? ACK_BUTTONS.map((b) => ({ type: 'button', action_id: b.action_id, text: { type: 'plain_text', text: b.label, emoji: false }, value: ackFor })) : []),
     links.alert && button('vaultwatch_open_alert', 'Open alert', links.alert, 'primary'),
     links.justify && button('vaultwatch_justify', 'Justify this use', links.justify),
   ].filter((b): b is object => typeof b === 'object');

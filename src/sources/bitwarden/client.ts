@@ -381,10 +381,14 @@ async function readJson(res: Response): Promise<Record<string, unknown> | undefi
   }
 }
 
-/** fetch's own failures (refused, reset, DNS, timeout) as opposed to our thrown verdicts. */
+/**
+ * fetch's own failures (refused, reset, DNS, TLS, timeout) as opposed to our thrown verdicts and to
+ * bugs: undici rejects with `TypeError: fetch failed` carrying the cause.
+ */
 function isNetworkError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  return err.name === 'TypeError' || err.name === 'TimeoutError' || err.name === 'AbortError';
+  if (err.name === 'TimeoutError' || err.name === 'AbortError') return true;
+  return err.name === 'TypeError' && (err.message === 'fetch failed' || (err as { cause?: unknown }).cause !== undefined);
 }
 
 function describeNetworkError(err: unknown): string {

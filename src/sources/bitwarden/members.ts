@@ -100,7 +100,7 @@ export class MemberDirectory {
       do {
         // One attempt, no waiting for a spent quota: the events matter more than the names.
         const page = await this.client.members(token, {
-          ...req, attempts: 1, deadlineMs: this.opts.now(), timeoutMs: this.opts.timeoutMs ?? 10_000,
+          ...req, attempts: 1, deadlineMs: this.opts.now(), timeoutMs: req.timeoutMs ?? this.opts.timeoutMs ?? 10_000,
         });
         for (const m of page.data) addMember(next, m);
         token = typeof page.continuationToken === 'string' && page.continuationToken !== '' ? page.continuationToken : undefined;

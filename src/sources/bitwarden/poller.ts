@@ -46,6 +46,7 @@ export const DEFAULT_POLL_INTERVAL_MS = 30_000;
 export const DEFAULT_LAG_MS = 30_000;
 export const DEFAULT_OVERLAP_MS = 5 * 60_000;
 export const DEFAULT_MAX_WINDOW_MS = 30 * DAY_MS;
+const PREPARE_TIMEOUT_MS = 5_000;
 /** Pages in one window beyond which the server is taken to be looping on its tokens. */
 const MAX_PAGES_PER_WINDOW = 100_000;
 
@@ -77,15 +78,7 @@ export interface BitwardenPollerOptions {
   members?: Omit<MemberDirectoryOptions, 'now' | 'log' | 'sourceName'>;
 }
 
-/**
- * What the registry can hand the factory. `configDir` is there only because the registry passes its
- * SourceDeps as they are.
- *
- * TODO(catalog): SourceDeps (registry.ts) carries no catalog lookup yet, so in the daemon `itemVault`
- * is undefined and an event without a collectionId gets the vault `org:<organization id>`. When
- * SourceDeps gains `itemVault` (the daemon has it: `(id) => this.runtime.catalog.itemVault(id)`, as
- * it already passes to the HTTP ingest), it reaches the normaliser through here with no change.
- */
+/** What the registry hands the factory (SourceDeps). */
 export interface BitwardenPollerDeps {
   configDir?: string;
   itemVault?: (itemId: string) => string | undefined;
@@ -182,7 +175,11 @@ export class BitwardenPoller implements Poller {
     return this.health.snapshot();
   }
 
-  /** Fetches a token (so a bad key shows at start-up) and the member directory. Never rejects. */
+  /**
+   * Fetches a token (so a bad key shows at start-up) and the member directory. Never rejects, and is
+   * quick: the scheduler awaits every poller's prepare before it schedules any, so an unreachable
+   * Bitwarden gets one short try here and the rounds do the retrying.
+   */
   async prepare(ctx: PollContext): Promise<void> {
     this.ctx = ctx;
     if (this.configError !== undefined) {
@@ -190,8 +187,8 @@ export class BitwardenPoller implements Poller {
       return;
     }
     try {
-      await this.client!.accessToken({ signal: ctx.signal, deadlineMs: ctx.now() + this.roundBudgetMs });
-      await this.members!.refresh({ signal: ctx.signal });
+      await this.client!.accessToken({ signal: ctx.signal, deadlineMs: ctx.now(), attempts: 1, timeoutMs: PREPARE_TIMEOUT_MS });
+      await this.members!.refresh({ signal: ctx.signal, timeoutMs: PREPARE_TIMEOUT_MS });
     } catch (err) {
       this.noteFailure(ctx, err);
     }
@@ -218,6 +215,9 @@ export class BitwardenPoller implements Poller {
 
   private async round(ctx: PollContext): Promise<void> {
     const roundEndsAt = Date.now() + this.roundBudgetMs;
+    // A round that has nothing to read yet (the first half-minute after start_from: now) must still
+    // not report `running` with a key that does not work: hold a valid token (cached: no request).
+    await this.client!.accessToken({ signal: ctx.signal, deadlineMs: ctx.now() + this.roundBudgetMs });
     let cursor = await this.loadCursor(ctx);
     if (cursor === undefined) {
       const start = this.startFromMs(this.opts.startFrom ?? 'now', ctx.now());

@@ -18,6 +18,7 @@ import { createPollers, sourceKind } from '../../../src/sources/registry.ts';
 import type { SourceSink } from '../../../src/sources/source.ts';
 import { cleanTrees, runtimeOf } from '../../helpers/config-kit.ts';
 import { bwDate, startBitwarden, type BitwardenFake, type BitwardenFakeOptions } from '../../helpers/bitwarden-server.ts';
+import { freePort } from '../../helpers/free-port.ts';
 import { startRedis, type RedisHandle } from '../../helpers/redis-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 import { recordingContext, type RecordingContext } from './helpers.ts';
@@ -376,6 +377,43 @@ describe('failures', () => {
     await p.pollOnce(ctx);
     expect(p.status().state).toBe('running');
     expect(await stored()).toHaveLength(2);
+  });
+});
+
+describe('outages and shutdown', () => {
+  it('an unreachable Bitwarden: prepare gives up quickly, rounds retry, the source is degraded and says why', async () => {
+    const port = await freePort(); // nothing listens there
+    const p = new BitwardenPoller({
+      clientId: 'organization.0d2e3f40-1111-4222-8333-444455556666', clientSecret: 's',
+      apiUrl: `http://127.0.0.1:${port}/api`, identityUrl: `http://127.0.0.1:${port}/identity`,
+      http: { backoffMinMs: 10, backoffMaxMs: 20, attempts: 2 },
+    });
+    const ctx = context();
+    const started = Date.now();
+    await p.prepare(ctx);
+    await p.pollOnce(ctx);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(p.status()).toMatchObject({ state: 'degraded', last_error: 'Bitwarden did not answer POST /connect/token: ECONNREFUSED' });
+    expect(ctx.logs.filter((l) => l.level === 'warn')).toHaveLength(1); // one line per kind of trouble
+  });
+
+  it('shutdown during a rate-limit wait ends the round at once, with no checkpoint and no error', async () => {
+    const f = await server();
+    const p = poller(f);
+    const ac = new AbortController();
+    const ctx = { ...context(), signal: ac.signal };
+    await p.pollOnce(ctx); // a first round: checkpoint saved
+    const saved = await cursor();
+    f.rateLimitNext(1, { retryAfterS: 20 });
+    const round = p.pollOnce(ctx);
+    await waitFor(() => f.requests.some((r) => r.status === 429), { message: 'the round is waiting out a 429' });
+    const abortedAt = Date.now();
+    ac.abort();
+    await round;
+    expect(Date.now() - abortedAt).toBeLessThan(500);
+    expect(await cursor()).toEqual(saved);
+    expect(p.status().state).toBe('running');
+    expect(p.status().last_error).toBeUndefined();
   });
 });
 

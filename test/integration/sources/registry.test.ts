@@ -35,10 +35,10 @@ const defs: SourceDef[] = [
 ];
 
 describe('createSources', () => {
-  it('builds redis-stream and file sources; webhook is the HTTP server\'s; pollers are not implemented yet', () => {
+  it('builds redis-stream and file sources; webhook is the HTTP server\'s; vendors are pollers', () => {
     const sources = createSources(defs, { redis: () => new Redis(redis.url, { lazyConnect: true }), configDir: dir });
     expect(sources.map((s) => [s.name, s.type])).toEqual([['pm-stream', 'redis-stream'], ['file', 'file']]);
-    expect(defs.map((d) => sourceKind(d.type))).toEqual(['http', 'source', 'source', 'not-implemented', 'not-implemented']);
+    expect(defs.map((d) => sourceKind(d.type))).toEqual(['http', 'source', 'source', 'poller', 'poller']);
   });
 
   it('passes the config through: stream, group and field; a relative file path against the config directory', async () => {

@@ -1,5 +1,6 @@
 /**
- * The daemon's side of declarations and silences, in one piece so the daemon wires it in a few lines:
+ * The daemon's side of break-glass declarations and silences, in one piece so the daemon wires it in a
+ * few lines (the justification loop is src/accountability/, a different thing):
  * the evaluator's route hook (covered alerts are recorded under the record and suppressed), the admin
  * API's service, and the worker that sends each record's summary when it ends.
  */
@@ -14,7 +15,7 @@ import { SummaryQueue, SummaryWorker } from '../queue/suppression-summary.ts';
 import type { Runtime } from './load-runtime.ts';
 import { deliverSummary, SuppressionService } from './suppressions.ts';
 
-export interface AccountabilityDeps {
+export interface DaemonSuppressionsDeps {
   /** The evaluator's connection: the cached reads and the attach script run on it. */
   redis: Redis;
   /** New connections (for the summary queue and its worker). */
@@ -29,13 +30,13 @@ export interface AccountabilityDeps {
   logger: Logger;
 }
 
-export class Accountability {
+export class DaemonSuppressions {
   readonly store: SuppressionStore;
   readonly service: SuppressionService;
   private readonly summaries: SummaryQueue;
   private worker?: SummaryWorker;
 
-  constructor(private readonly d: AccountabilityDeps) {
+  constructor(private readonly d: DaemonSuppressionsDeps) {
     this.store = new SuppressionStore(d.redis, d.keys, { retentionMs: d.retentionMs, now: d.now });
     this.summaries = new SummaryQueue(d.connect(), d.prefix, d.now);
     this.service = new SuppressionService({
