@@ -62,6 +62,10 @@ export function* jsonArrayElements(text: string): Generator<RawLine | { line: nu
     if (c === 125 || c === 93) {
       if (depth === 0 && c === 93) {
         if (start >= 0) yield { line: startLine, text: text.slice(start, i) };
+        // Anything but white space after the array (a second array, a stray record) is a bad line.
+        const rest = text.slice(i + 1);
+        const extra = rest.search(/\S/);
+        if (extra >= 0) yield { line: line + countNewlines(rest, 0, extra), error: 'unexpected content after the JSON array' };
         return;
       }
       depth--;
