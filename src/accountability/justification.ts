@@ -5,7 +5,7 @@
  * CLI, pages). Pure.
  */
 import { DateTime } from 'luxon';
-import { humanDuration } from '../notifiers/alert-facts.ts';
+import { factRows, humanDuration, type AlertFacts, type FactRow } from '../notifiers/alert-facts.ts';
 import { singleLine, truncate } from '../notifiers/escape.ts';
 
 export const REASONS = [
@@ -92,6 +92,30 @@ export interface ManagerAction {
   via: 'slack' | 'email';
   at: string;
   comment?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Asking the accessor about their own use
+
+const PRESENT: Record<string, string> = {
+  viewed: 'view', revealed: 'reveal', copied: 'copy', filled: 'fill', edited: 'edit', created: 'create', deleted: 'delete',
+  exported: 'export', shared: 'share', fetched: 'fetch', 'signed in with': 'sign in with',
+};
+
+/** `Why did you reveal the card code of Company card?` (any other verb: `Why did you use …?`). */
+export function askQuestion(f: AlertFacts): string {
+  const present = PRESENT[f.verb];
+  if (!present) return `Why did you use ${f.item}?`;
+  return `Why did you ${present}${f.action.slice(f.verb.length)} ${f.item}?`;
+}
+
+/**
+ * What the accessor is shown of their own use: item, type, vault, the action ("revealed the card
+ * code", not the sentence fragment "revealed the card code of"), time in the policy zone, client.
+ */
+export function accessorRows(f: AlertFacts): FactRow[] {
+  const keep = new Set(['Item', 'Type', 'Vault', 'Action', 'Used at', 'Client', 'Location']);
+  return factRows(f).filter((r) => keep.has(r.label)).map((r) => (r.label === 'Action' ? { ...r, value: r.value.replace(/ of$/, '') } : r));
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import { emailMessageId, emailSubject } from '../notifiers/email/message.ts';
 import { alertFacts, factRows, humanDuration, type AlertFacts } from '../notifiers/alert-facts.ts';
 import { escapeHtml, escapeSlack, headerSafe, truncate } from '../notifiers/escape.ts';
 import { fit, SLACK_LIMITS } from '../notifiers/slack/message.ts';
-import { answerSummary, REASONS, type JustificationAnswer } from './justification.ts';
+import { accessorRows, answerSummary, askQuestion, REASONS, type JustificationAnswer } from './justification.ts';
 import { JUSTIFY_ACTION_PREFIX } from './slack-interactions.ts';
 
 export interface SlackPost {
@@ -97,11 +97,6 @@ function footerText(f: AlertFacts): string {
   return `vaultwatch · policy ${f.policy} · rule ${f.rule} · alert ${f.alertId}. Times are in ${f.timezone}.`;
 }
 
-function accessorRows(f: AlertFacts): { label: string; value: string }[] {
-  const keep = new Set(['Item', 'Type', 'Vault', 'Action', 'Used at', 'Client', 'Location']);
-  return factRows(f).filter((r) => keep.has(r.label));
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Ask
 
@@ -115,7 +110,7 @@ export interface AskInput {
 
 export function askEmail(alert: Alert, recipient: string, domain: string, a: AskInput): EmailMessage {
   const f = alertFacts(alert);
-  const heading = `Why did you ${f.verb === 'revealed' ? 'reveal' : 'use'} ${f.item}?`;
+  const heading = askQuestion(f);
   const lead = `You ${f.action} ${f.item} in the ${f.vault} vault (${f.usedAt}). Its managers asked to be told why; your answer goes to them with your name.`;
   const due = `Please answer within ${a.within}, by ${a.deadline}: it takes one click.`;
   const rows = accessorRows(f);
@@ -140,7 +135,7 @@ export function askSlack(alert: Alert, a: AskInput): SlackPost {
   return {
     text: fit(`Why did you use ${esc(f.item)} in ${esc(f.vault)}? Please answer within ${esc(a.within)}.`, SLACK_LIMITS.fallbackText),
     blocks: [
-      { type: 'section', text: mrkdwn(`*Why did you ${f.verb === 'revealed' ? 'reveal' : 'use'} ${esc(f.item)}?*\nYou ${esc(f.action)} *${esc(f.item)}* in *${esc(f.vault)}* — ${esc(f.usedAt)}.\nThe vault's managers asked to be told why; your answer goes to them with your name.`) },
+      { type: 'section', text: mrkdwn(`*${esc(askQuestion(f))}*\nYou ${esc(f.action)} *${esc(f.item)}* in *${esc(f.vault)}* — ${esc(f.usedAt)}.\nThe vault's managers asked to be told why; your answer goes to them with your name.`) },
       { type: 'actions', block_id: 'vw_justify', elements: buttons },
       { type: 'context', elements: [mrkdwn(`Please answer within ${esc(a.within)} (by ${esc(a.deadline)}). <${a.link}|Open the page> to add details. · alert ${esc(f.alertId)}`)] },
     ],

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Severity } from '../domain/severity.ts';
 import { factRows, type AlertFacts } from '../notifiers/alert-facts.ts';
 import { escapeHtml as e } from '../notifiers/escape.ts';
-import { answerSummary, MANAGER_ACTIONS, REASONS, type JustificationAnswer, type ManagerAction, type ReasonId } from './justification.ts';
+import { accessorRows, answerSummary, askQuestion, MANAGER_ACTIONS, REASONS, type JustificationAnswer, type ManagerAction, type ReasonId } from './justification.ts';
 import { CSRF_FIELD } from './tokens.ts';
 
 const COLOURS: Record<Severity, string> = {
@@ -119,19 +119,13 @@ export interface JustifyPageInput {
   values?: { reason?: string; text?: string };
 }
 
-/** What the accessor sees about their own use: item, vault, action, time (policy zone), client. */
-function accessorRows(f: AlertFacts): { label: string; value: string }[] {
-  const keep = new Set(['Item', 'Type', 'Vault', 'Action', 'Used at', 'Client', 'Location']);
-  return factRows(f).filter((r) => keep.has(r.label));
-}
-
 export function renderJustifyPage(p: JustifyPageInput): string {
   const f = p.facts;
   const chosen = p.values?.reason;
   const choices = REASONS.map((r) => `<label class="choice"><input type="radio" name="reason" value="${e(r.id)}"${chosen === r.id ? ' checked' : ''} required> ${e(r.label)}</label>`).join('\n');
   const inner = [
     badge(f),
-    `<h1>Why did you ${e(f.verb === 'revealed' ? 'reveal' : 'use')} ${e(f.item)}?</h1>`,
+    `<h1>${e(askQuestion(f))}</h1>`,
     `<p class="muted">The managers of the ${e(f.vault)} vault asked to be told why this item was used. Your answer goes to them, with your name.${p.deadline ? ` Please answer by <strong>${e(p.deadline)}</strong>.` : ''}</p>`,
     factsList(accessorRows(f)),
     p.error ? `<div class="error" role="alert">${e(p.error)}</div>` : '',
@@ -145,7 +139,7 @@ export function renderJustifyPage(p: JustifyPageInput): string {
     '<div class="buttons"><button type="submit">Send answer</button></div>',
     '</form>',
   ].join('\n');
-  return page(`Why did you use ${f.item}?`, colourOf(f), inner, footerOf(f));
+  return page(askQuestion(f), colourOf(f), inner, footerOf(f));
 }
 
 export function renderJustifyDone(f: AlertFacts, answer: JustificationAnswer, deadline?: string): string {

@@ -144,10 +144,12 @@ export class AccountabilityService {
       }
     };
 
+    // One link for every channel and every retry: its expiry is fixed the first time it is made.
+    await this.d.store.setOnce(id, { link_expires_at: String(this.d.now() + Math.min(Math.max(within, JUSTIFY_LINK_TTL_MS), this.d.retentionMs)) });
     const compose = async () => {
-      const askedAt = (await this.d.store.state(id))?.asked_at;
-      const from = askedAt ? Date.parse(askedAt) : this.d.now();
-      const expiresAt = Math.min(from + Math.max(within, JUSTIFY_LINK_TTL_MS), this.d.now() + this.d.retentionMs);
+      const state = await this.d.store.state(id);
+      const from = state?.asked_at ? Date.parse(state.asked_at) : this.d.now();
+      const expiresAt = Number(state?.link_expires_at ?? from + JUSTIFY_LINK_TTL_MS);
       const link = this.link('justify', await this.token('justify', id, `email:${accessor}`, expiresAt));
       return { link, within: humanDuration(within), deadline: shortTime(new Date(from + within).toISOString(), alertFacts(alert).timezone, alert.event.time) };
     };

@@ -28,6 +28,8 @@ export interface JustificationState extends JustificationRecord {
   /** The question's DM (updated once answered). */
   dm?: PostedMessage & { user: string };
   escalation_posts?: PostedMessage[];
+  /** Epoch ms (as text) of the justification link's expiry, fixed when first made. */
+  link_expires_at?: string;
 }
 
 const JSON_FIELDS = new Set(['asked_via', 'answer', 'escalated_to', 'dm', 'escalation_posts']);
@@ -69,7 +71,7 @@ export function parseActions(list: readonly string[] | null | undefined): Manage
 /** The public (recorded) part: what `vaultwatch alerts --json` shows. */
 export function publicJustification(j: JustificationState | undefined): JustificationRecord | undefined {
   if (!j) return undefined;
-  const { dm: _dm, escalation_posts: _posts, ...rest } = j;
+  const { dm: _dm, escalation_posts: _posts, link_expires_at: _exp, ...rest } = j;
   return rest;
 }
 

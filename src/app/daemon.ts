@@ -215,9 +215,9 @@ export class Daemon {
       for (const [queue, states] of Object.entries(counts)) for (const [state, n] of Object.entries(states)) m.queueJobs.set({ queue, state }, n);
     });
 
-    if (this.role !== 'deliver') {
-      await this.evaluator.start().catch((err) => this.logger.error({ err: (err as Error).message }, 'evaluator could not start; Redis unreachable? retrying in the background'));
-    }
+    // Not awaited: with Redis down at startup the consumer group cannot be made yet, and HTTP must
+    // answer meanwhile (/healthz 200, /readyz and /ingest 503) rather than not listen at all.
+    if (this.role !== 'deliver') void this.startEvaluator();
     if (this.role !== 'evaluate') this.workers.start();
     if (this.role !== 'evaluate') this.suppressions.startWorker();
     if (this.role !== 'evaluate') this.justification.startWorker();
@@ -235,6 +235,19 @@ export class Daemon {
     this.reloader.watch(configFiles(this.runtime));
     this.metrics.configLastReloadSuccessful.set(1);
     this.logger.info({ role: this.role, policies: this.policies.policies.length, rules: this.policies.ruleCount, http: this.address }, 'vaultwatch started');
+  }
+
+  /** Starts the evaluator once Redis lets it (the group is made on first start), retrying until stopped. */
+  private async startEvaluator(): Promise<void> {
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.evaluator!.start();
+        return;
+      } catch (err) {
+        if (attempt === 1) this.logger.error({ err: (err as Error).message }, 'evaluator could not start; Redis unreachable? retrying in the background');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
   }
 
   /**

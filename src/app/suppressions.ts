@@ -96,56 +96,68 @@ export class SuppressionService {
 
   private async create(kind: SuppressionKind, req: SuppressionRequest): Promise<Suppression> {
     const rt = this.d.runtime();
-    const limits = suppressionLimits(rt.config);
     const now = this.now();
-    const problems: { field?: string; message: string }[] = [];
-    let checked: ReturnType<typeof checkRequest> | undefined;
-    try {
-      checked = checkRequest(kind, req, {
-        nowMs: now,
-        maxMs: kind === 'declaration' ? limits.maxDeclarationMs : limits.maxSilenceMs,
-        maxKey: kind === 'declaration' ? 'accountability.max_declaration' : 'accountability.max_silence',
-      });
-    } catch (err) {
-      if (!(err instanceof SuppressionError)) throw err;
-      problems.push(...err.problems);
-    }
-    // The vault is resolved even when other fields are wrong, so one answer names every problem.
-    const vaultText = typeof req.vault === 'string' ? req.vault.trim() : '';
-    const vault = vaultText ? resolveVault(vaultText, rt, problems) : undefined;
-    if (vault && checked?.rule !== undefined) checkRule(checked.rule, vault.policies, problems);
-    if (problems.length || !checked || !vault) throw new SuppressionError('invalid', problems);
-
-    const itemTitle = checked.item !== undefined ? catalogItemTitle(rt, checked.item) : undefined;
-    const base = {
-      vault: vault.id,
-      ...(vault.name ? { vault_name: vault.name } : {}),
-      ...(checked.item !== undefined ? { item: checked.item } : {}),
-      ...(itemTitle ? { item_title: itemTitle } : {}),
-      from: new Date(checked.from_ms).toISOString(),
-      until: new Date(checked.until_ms).toISOString(),
-      from_ms: checked.from_ms,
-      until_ms: checked.until_ms,
-      reason: checked.reason,
-      author: checked.author,
-      created_at: new Date(now).toISOString(),
-      notify: vault.notify,
-      policy: vault.policy,
-      timezone: vault.timezone,
-    };
+    const draft = prepareSuppression(kind, req, rt, now);
     const random = this.d.random ?? ((n: number) => randomBytes(n));
     for (let attempt = 0; attempt < 5; attempt++) {
-      const id = newSuppressionId(kind, random);
-      const s: Suppression = kind === 'declaration'
-        ? { kind, id, user: checked.user!, ...(checked.ticket !== undefined ? { ticket: checked.ticket } : {}), ...base }
-        : { kind, id, ...(checked.rule !== undefined ? { rule: checked.rule } : {}), ...(checked.user !== undefined ? { user: checked.user } : {}), ...base };
+      const s = { ...draft, id: newSuppressionId(kind, random) } as Suppression;
       if (!(await this.d.store.create(s))) continue;
-      await this.d.summaries.schedule(s, limits.summaryDelayMs);
+      await this.d.summaries.schedule(s, suppressionLimits(rt.config).summaryDelayMs);
       await sendNotice(announcementAlert(s), this.d, now);
       return s;
     }
     throw new Error(`could not draw a free ${kind} id`);
   }
+}
+
+/** A record as it will be stored, but for its id. */
+export type SuppressionDraft = Omit<Declaration, 'id'> | Omit<Silence, 'id'>;
+
+/**
+ * Checks a request against the limits and resolves its vault (and the rule of a silence) through the
+ * configuration, without touching Redis: the CLI runs it before connecting, so a refused request says
+ * so (exit 2) whether or not Redis is reachable. Throws a SuppressionError naming every problem.
+ */
+export function prepareSuppression(kind: SuppressionKind, req: SuppressionRequest, rt: Runtime, nowMs: number): SuppressionDraft {
+  const limits = suppressionLimits(rt.config);
+  const problems: { field?: string; message: string }[] = [];
+  let checked: ReturnType<typeof checkRequest> | undefined;
+  try {
+    checked = checkRequest(kind, req, {
+      nowMs,
+      maxMs: kind === 'declaration' ? limits.maxDeclarationMs : limits.maxSilenceMs,
+      maxKey: kind === 'declaration' ? 'accountability.max_declaration' : 'accountability.max_silence',
+    });
+  } catch (err) {
+    if (!(err instanceof SuppressionError)) throw err;
+    problems.push(...err.problems);
+  }
+  // The vault is resolved even when other fields are wrong, so one answer names every problem.
+  const vaultText = typeof req.vault === 'string' ? req.vault.trim() : '';
+  const vault = vaultText ? resolveVault(vaultText, rt, problems) : undefined;
+  if (vault && checked?.rule !== undefined) checkRule(checked.rule, vault.policies, problems);
+  if (problems.length || !checked || !vault) throw new SuppressionError('invalid', problems);
+
+  const itemTitle = checked.item !== undefined ? catalogItemTitle(rt, checked.item) : undefined;
+  const base = {
+    vault: vault.id,
+    ...(vault.name ? { vault_name: vault.name } : {}),
+    ...(checked.item !== undefined ? { item: checked.item } : {}),
+    ...(itemTitle ? { item_title: itemTitle } : {}),
+    from: new Date(checked.from_ms).toISOString(),
+    until: new Date(checked.until_ms).toISOString(),
+    from_ms: checked.from_ms,
+    until_ms: checked.until_ms,
+    reason: checked.reason,
+    author: checked.author,
+    created_at: new Date(nowMs).toISOString(),
+    notify: vault.notify,
+    policy: vault.policy,
+    timezone: vault.timezone,
+  };
+  return kind === 'declaration'
+    ? { kind, user: checked.user!, ...(checked.ticket !== undefined ? { ticket: checked.ticket } : {}), ...base }
+    : { kind, ...(checked.rule !== undefined ? { rule: checked.rule } : {}), ...(checked.user !== undefined ? { user: checked.user } : {}), ...base };
 }
 
 /** The summary of a record that ended: recorded with the alerts and sent to the managers told at the start. */

@@ -6,7 +6,7 @@
  */
 import { kindOfId } from '../pipeline/suppression.ts';
 import { EXIT_OK, loadOrExit, UsageError } from './common.ts';
-import { defaultAuthor, describe, listText, withSuppressions } from './suppression-common.ts';
+import { defaultAuthor, describe, listText, refusedBeforeConnecting, withSuppressions } from './suppression-common.ts';
 
 export interface DeclareOptions {
   config: string;
@@ -29,16 +29,21 @@ export async function declareCommand(o: DeclareOptions): Promise<number> {
     if (kindOfId(o.cancel) !== 'declaration') throw new UsageError(`--cancel: "${o.cancel}" is not a declaration id (d-xxxxxxxx)`);
   }
   const rt = loadOrExit(o.config);
+  const req = {
+    user: o.user, vault: o.vault, item: o.item, for: o.for, from: o.from, reason: o.reason, ticket: o.ticket,
+    author: o.author ?? defaultAuthor(),
+  };
+  if (o.cancel === undefined) {
+    const refused = refusedBeforeConnecting('declaration', req, rt);
+    if (refused !== undefined) return refused;
+  }
   return withSuppressions(rt, async (svc) => {
     if (o.cancel !== undefined) {
       const ended = await svc.end('declaration', o.cancel, o.author ?? defaultAuthor());
       process.stdout.write(o.json ? `${JSON.stringify(ended)}\n` : `ended ${ended.id}; its summary goes to the managers shortly\n${describe(ended, Date.now())}`);
       return EXIT_OK;
     }
-    const d = await svc.declare({
-      user: o.user, vault: o.vault, item: o.item, for: o.for, from: o.from, reason: o.reason, ticket: o.ticket,
-      author: o.author ?? defaultAuthor(),
-    });
+    const d = await svc.declare(req);
     if (d.notify.length === 0) process.stderr.write(`vaultwatch: warning: no policy of ${d.vault_name ?? d.vault} lists managers, so nobody is told about ${d.id}\n`);
     process.stdout.write(o.json ? `${JSON.stringify(d)}\n` : `declared ${d.id}\n${describe(d, Date.now())}`);
     return EXIT_OK;

@@ -6,7 +6,7 @@
  */
 import { kindOfId } from '../pipeline/suppression.ts';
 import { EXIT_OK, loadOrExit, UsageError } from './common.ts';
-import { describe, listText, withSuppressions } from './suppression-common.ts';
+import { describe, listText, refusedBeforeConnecting, withSuppressions } from './suppression-common.ts';
 
 export interface SilenceOptions {
   config: string;
@@ -30,13 +30,18 @@ export async function silenceCommand(o: SilenceOptions): Promise<number> {
     if (!o.author?.trim()) throw new UsageError('--author: required (who ends the silence)');
   }
   const rt = loadOrExit(o.config);
+  const req = { vault: o.vault, rule: o.rule, user: o.user, item: o.item, for: o.for, from: o.from, reason: o.reason, author: o.author };
+  if (o.expire === undefined) {
+    const refused = refusedBeforeConnecting('silence', req, rt);
+    if (refused !== undefined) return refused;
+  }
   return withSuppressions(rt, async (svc) => {
     if (o.expire !== undefined) {
       const ended = await svc.end('silence', o.expire, o.author!);
       process.stdout.write(o.json ? `${JSON.stringify(ended)}\n` : `expired ${ended.id}; its summary goes to the managers shortly\n${describe(ended, Date.now())}`);
       return EXIT_OK;
     }
-    const s = await svc.silence({ vault: o.vault, rule: o.rule, user: o.user, item: o.item, for: o.for, from: o.from, reason: o.reason, author: o.author });
+    const s = await svc.silence(req);
     if (s.notify.length === 0) process.stderr.write(`vaultwatch: warning: no policy of ${s.vault_name ?? s.vault} lists managers, so nobody is told about ${s.id}\n`);
     process.stdout.write(o.json ? `${JSON.stringify(s)}\n` : `silenced ${s.id}\n${describe(s, Date.now())}`);
     return EXIT_OK;

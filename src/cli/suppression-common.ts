@@ -2,9 +2,9 @@
 import { hostname, userInfo } from 'node:os';
 import { Redis } from 'ioredis';
 import type { Runtime } from '../app/load-runtime.ts';
-import { SuppressionService, suppressionLimits } from '../app/suppressions.ts';
+import { prepareSuppression, SuppressionService } from '../app/suppressions.ts';
 import { parseDuration, formatDuration } from '../domain/duration.ts';
-import { formatInstant, stateOf, SuppressionError, type Suppression } from '../pipeline/suppression.ts';
+import { formatInstant, stateOf, SuppressionError, type Suppression, type SuppressionKind, type SuppressionRequest } from '../pipeline/suppression.ts';
 import { AlertStore, DEFAULT_RETENTION_MS } from '../queue/alert-store.ts';
 import { NotifyQueues } from '../queue/notify.ts';
 import { DEFAULT_PREFIX, DEFAULT_REDIS_URL, hashTagged, Keys } from '../queue/redis.ts';
@@ -36,7 +36,12 @@ export async function withSuppressions(rt: Runtime, fn: (svc: SuppressionService
   let queues: NotifyQueues | undefined;
   let summaries: SummaryQueue | undefined;
   try {
-    await redis.connect();
+    try {
+      await redis.connect();
+    } catch (err) {
+      process.stderr.write(`vaultwatch: cannot reach Redis at ${where(cfg.redis?.url ?? DEFAULT_REDIS_URL)}: ${(err as Error).message}\n`);
+      return EXIT_PROBLEM;
+    }
     queues = new NotifyQueues(redis, prefix, retentionMs);
     summaries = new SummaryQueue(redis, prefix);
     const svc = new SuppressionService({
@@ -52,7 +57,7 @@ export async function withSuppressions(rt: Runtime, fn: (svc: SuppressionService
       for (const line of err.forCli().split('\n')) process.stderr.write(`vaultwatch: ${line}\n`);
       return err.code === 'conflict' ? EXIT_PROBLEM : EXIT_USAGE;
     }
-    process.stderr.write(`vaultwatch: cannot write to Redis: ${(err as Error).message}\n`);
+    process.stderr.write(`vaultwatch: Redis at ${where(cfg.redis?.url ?? DEFAULT_REDIS_URL)} failed: ${(err as Error).message}\n`);
     return EXIT_PROBLEM;
   } finally {
     await Promise.allSettled([queues?.close(), summaries?.close()]);
@@ -60,10 +65,29 @@ export async function withSuppressions(rt: Runtime, fn: (svc: SuppressionService
   }
 }
 
-/** `--for` default shown in help: the configured maximum. */
-export function maxText(rt: Runtime, kind: 'declaration' | 'silence'): string {
-  const l = suppressionLimits(rt.config);
-  return formatDuration(kind === 'declaration' ? l.maxDeclarationMs : l.maxSilenceMs);
+/**
+ * Checks a request before connecting to Redis: a refused one prints every problem and gives exit 2
+ * whether or not Redis is reachable. Undefined when it may go ahead.
+ */
+export function refusedBeforeConnecting(kind: SuppressionKind, req: SuppressionRequest, rt: Runtime): number | undefined {
+  try {
+    prepareSuppression(kind, req, rt, Date.now());
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof SuppressionError)) throw err;
+    for (const line of err.forCli().split('\n')) process.stderr.write(`vaultwatch: ${line}\n`);
+    return EXIT_USAGE;
+  }
+}
+
+/** `host:port` of a Redis URL: never its password. */
+function where(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return 'the configured URL';
+  }
 }
 
 /** Several lines for people: what it covers, when, why, and who is told. */

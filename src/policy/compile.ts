@@ -233,15 +233,18 @@ function compileRule(def: RuleDef, path: Path, s: RuleScope): CompiledRule | und
     }
   });
 
-  const dedupDef = def.dedup ?? defaults.dedup;
-  const dedupPath = def.dedup ? [...path, 'dedup', 'key'] : ['defaults', 'dedup', 'key'];
+  // Field by field: a rule that sets only `key` keeps the file's default `window`, and the reverse.
+  const dedupDef = def.dedup || defaults.dedup ? { ...defaults.dedup, ...def.dedup } : undefined;
+  const dedupPath = def.dedup?.key !== undefined ? [...path, 'dedup', 'key'] : ['defaults', 'dedup', 'key'];
   const template = dedupDef?.key ?? DEFAULT_DEDUP_KEY;
   for (const m of template.matchAll(/\{([^}]*)\}/g)) {
     if (!(DEDUP_PLACEHOLDERS as readonly string[]).includes(m[1]!)) {
       at(dedupPath, `unknown placeholder {${m[1]}}${didYouMean(m[1]!, DEDUP_PLACEHOLDERS)}; use ${DEDUP_PLACEHOLDERS.map((x) => `{${x}}`).join(' ')}`);
     }
   }
-  const dedup = dedupDef?.window !== undefined ? { template, windowMs: parseDuration(dedupDef.window)! } : undefined;
+  // `window: 0s` is how a rule opts out of a file's default dedup.
+  const windowMs = dedupDef?.window !== undefined ? parseDuration(dedupDef.window) : undefined;
+  const dedup = windowMs !== undefined && windowMs > 0 ? { template, windowMs } : undefined;
 
   let justification: CompiledRule['justification'];
   if (def.justification) {

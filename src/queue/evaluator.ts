@@ -57,6 +57,7 @@ type Entry = [id: string, fields: string[]];
 
 export class StreamEvaluator {
   private running = false;
+  private stopRequested = false;
   private loop?: Promise<void>;
   private readonly consumer: string;
   private lastClaim = 0;
@@ -67,6 +68,8 @@ export class StreamEvaluator {
 
   async start(): Promise<void> {
     await ensureGroup(this.d.redis, this.d.keys.intake, EVALUATOR_GROUP);
+    // A start still waiting for Redis when stop() came must not begin reading afterwards.
+    if (this.stopRequested) return;
     this.running = true;
     this.loop = this.run();
   }
@@ -77,6 +80,7 @@ export class StreamEvaluator {
 
   /** Finishes the batch in hand; the blocking read returns within blockMs. */
   async stop(): Promise<void> {
+    this.stopRequested = true;
     this.running = false;
     await this.loop;
   }

@@ -16,7 +16,7 @@
 import type { Redis } from 'ioredis';
 import type { Alert } from '../domain/alert.ts';
 import {
-  coveredEntry, findCover, lateForCover, suppressAlert, SuppressionError, type CoveredEntry, type Suppression, type SuppressionKind,
+  coveredEntry, findCover, lateForCover, sameVault, suppressAlert, SuppressionError, type CoveredEntry, type Suppression, type SuppressionKind,
 } from '../pipeline/suppression.ts';
 import type { Keys } from './redis.ts';
 
@@ -191,8 +191,21 @@ export class SuppressionStore {
     // A sealed record still answers for the alerts attached before its summary (a retried
     // evaluation must get the same answer); the script tells which.
     const cover = findCover(alert, open) ?? findCover(alert, sealed);
-    if (!cover) return alert;
-    return (await this.attach(cover, alert)) ? suppressAlert(alert, cover) : lateForCover(alert, cover);
+    if (cover) return (await this.attach(cover, alert)) ? suppressAlert(alert, cover) : lateForCover(alert, cover);
+    if (alert.suppressed && alert.follows && [...open, ...sealed].some((s) => sameVault(s.vault, alert.event))) return this.unfold(alert, alert.follows);
+    return alert;
+  }
+
+  /**
+   * A dedup repeat whose first alert a declaration or silence covered: that first alert was never
+   * sent, so folding the repeat into it would hide the repeat too. It is sent on its own instead.
+   */
+  private async unfold(alert: Alert, firstId: string): Promise<Alert> {
+    const raw = await this.r.get(this.keys.alert(firstId));
+    const first = raw ? (JSON.parse(raw) as { suppression?: Alert['suppression'] }).suppression : undefined;
+    if (!first) return alert;
+    const { follows: _follows, ...rest } = alert;
+    return { ...rest, suppressed: false, reasons: [...alert.reasons, `the first alert of this repeat (${firstId}) was covered by ${first.kind} ${first.id} and not sent, so this one is sent`] };
   }
 
   /** Records the alert under `s` unless its summary has been made; true when it is (now or before) attached. */

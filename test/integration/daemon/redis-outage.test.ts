@@ -4,12 +4,14 @@
  * 2 s of the kill and back to 200 by itself, and /ingest answers 503 + Retry-After meanwhile
  * (daemon.md "Ingest" and "Process").
  */
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Daemon } from '../../../src/app/daemon.ts';
 import { alertId } from '../../../src/domain/alert.ts';
 import { AlertStore } from '../../../src/queue/alert-store.ts';
 import { hashTagged, Keys } from '../../../src/queue/redis.ts';
 import {
-  CFO, FINANCE_VAULT, itemUsage, postIngest, readyStatus, startInProcess, writeDaemonConfig,
+  CFO, daemonEnv, FINANCE_VAULT, itemUsage, postIngest, readyStatus, startInProcess, writeDaemonConfig,
   type DaemonConfig, type InProcessDaemon,
 } from '../../helpers/daemon.ts';
 import { startRedis, type RedisHandle } from '../../helpers/redis-server.ts';
@@ -143,8 +145,11 @@ describe('Redis killed and restarted while events flow', () => {
 
     // Every acknowledged event -> exactly one email (counted by the stable Message-ID).
     const expected = new Set(ids.map((id) => alertId(id, 'policies/finance.yaml', 'Company card used')));
+    // Most arrive at once; a job whose hand-over to the worker was cut by the crash (Redis applied
+    // it, the reply was lost) sits "active" until its lock expires and the stalled check returns it
+    // to the queue: up to ~25 s after the kill with the workers' 15 s lock and 5 s check.
     await waitFor(() => new Set(smtp.messages.map((m) => m.parsed.headers.get('x-vaultwatch-alert-id'))).size >= expected.size, {
-      timeoutMs: 30_000,
+      timeoutMs: 40_000,
       message: () => `${expected.size} distinct emails (have ${new Set(smtp.messages.map((m) => m.parsed.messageId)).size})`,
     });
     const got = smtp.messages.map((m) => m.parsed.headers.get('x-vaultwatch-alert-id') as string);
@@ -162,4 +167,33 @@ describe('Redis killed and restarted while events flow', () => {
     }, { timeoutMs: 10_000, message: 'every alert recorded as delivered' });
     console.info(`redis outage: ${ids.length} events, ${producer.stats.status503} answers 503; not ready ${notReadyAfterMs} ms after the kill, ready again ${readyAgainAfterMs} ms after it`);
   }, 58_000);
+
+  it('started while Redis is down: HTTP answers at once (/healthz 200, /readyz and /ingest 503), then ready by itself once Redis is up', async () => {
+    const other = await startRedis();
+    const otherCfg = await writeDaemonConfig({ redisUrl: other.url, smtpUrl: smtp.url, policies: { 'finance.yaml': POLICY } });
+    await other.kill('SIGKILL');
+    let late: Daemon | undefined;
+    try {
+      // Daemon.start resolves (HTTP listens) although Redis is unreachable.
+      late = await Daemon.start({ configPath: otherCfg.configPath, env: daemonEnv(), listen: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
+      const url = late.address!;
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect(await readyStatus(url)).toBe(503);
+      const refused = await postIngest(url, itemUsage());
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBeTruthy();
+
+      await other.restart();
+      await waitFor(async () => (await readyStatus(url)) === 200, { timeoutMs: 15_000, intervalMs: 100, message: '/readyz 200 once Redis is up' });
+      smtp.clear();
+      const record = itemUsage();
+      expect((await postIngest(url, record)).body).toMatchObject({ accepted: 1 });
+      const [mail] = await smtp.waitForMessages(1);
+      expect(mail!.parsed.headers.get('x-vaultwatch-alert-id')).toBe(alertId(record.uuid as string, 'policies/finance.yaml', 'Company card used'));
+    } finally {
+      await late?.stop();
+      await other.stop();
+      await otherCfg.remove();
+    }
+  }, 40_000);
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from '../../../src/domain/alert.ts';
 import { fixedClock } from '../../../src/domain/clock.ts';
 import { SuppressionError, type CoveredEntry, type Declaration, type Silence, type Suppression } from '../../../src/pipeline/suppression.ts';
+import { AlertStore } from '../../../src/queue/alert-store.ts';
 import { hashTagged, Keys, workerConnection } from '../../../src/queue/redis.ts';
 import { SuppressionStore } from '../../../src/queue/suppression-store.ts';
 import { SummaryQueue, SummaryWorker } from '../../../src/queue/suppression-summary.ts';
@@ -101,10 +102,28 @@ describe('SuppressionStore and summaries (real Redis)', () => {
     expect((await store.seal(d)).map((e) => e.alert_id)).toEqual(['C1']);
   });
 
+  it('a dedup repeat of an alert a declaration covered is sent on its own once the declaration is over', async () => {
+    const { store, keys } = fresh();
+    const d = declaration('d-aaaaaaa6');
+    await store.create(d);
+    const first = await store.route(alertAt('2026-11-18T09:50:00Z', 'F1'));
+    expect(first.suppressed).toBe(true);
+    await new AlertStore(redis.client(), keys).record([{ alert: first, deliveries: [] }]);
+    // 10:05: after the declaration, but inside the rule's dedup window opened at 09:50.
+    const repeat: Alert = { ...alertAt('2026-11-18T10:05:00Z', 'F2'), suppressed: true, follows: 'F1', dedup_key: 'k', reasons: ['repeat #2'] };
+    const routed = await store.route(repeat);
+    expect(routed.suppressed).toBe(false);
+    expect(routed.follows).toBeUndefined();
+    expect(routed.reasons.at(-1)).toBe(`the first alert of this repeat (F1) was covered by declaration ${d.id} and not sent, so this one is sent`);
+    // A repeat of an alert that was sent stays folded.
+    const sent = await store.route({ ...repeat, id: 'F3', follows: 'not-covered' });
+    expect(sent).toMatchObject({ suppressed: true, follows: 'not-covered' });
+  });
+
   it('silences match by rule; lists show active ones, or all', async () => {
     const { store, clock } = fresh();
-    const s: Silence = { ...declaration('s-aaaaaaa1'), kind: 'silence', rule: 'Card' } as unknown as Silence;
-    delete (s as Partial<Declaration>).user;
+    const { user: _user, ticket: _ticket, ...common } = declaration('s-aaaaaaa1');
+    const s: Silence = { ...common, kind: 'silence', rule: 'Card' };
     await store.create(s);
     const a = await store.route(alertAt('2026-11-18T09:10:00Z', 'D1'));
     expect(a.suppression).toMatchObject({ kind: 'silence', id: 's-aaaaaaa1' });

@@ -271,3 +271,17 @@ describe('messages to the managers', () => {
     expect(a.notice?.headline).toBe('bob@ops silenced alerts in Finance (rule "Card revealed", user jo@example.com) for 2h: noisy rule while we migrate');
   });
 });
+
+describe('metrics', () => {
+  it('counts suppressed alerts by why', async () => {
+    const { Metrics } = await import('../../../src/observability/metrics.ts');
+    const m = new Metrics({ defaultMetrics: false });
+    m.recordSuppressed('declaration');
+    m.recordSuppressed('declaration');
+    m.recordSuppressed('silence');
+    const text = await m.render();
+    expect(text).toContain('# TYPE vaultwatch_alerts_suppressed_total counter');
+    expect(text).toContain('vaultwatch_alerts_suppressed_total{why="declaration"} 2');
+    expect(text).toContain('vaultwatch_alerts_suppressed_total{why="silence"} 1');
+  });
+});

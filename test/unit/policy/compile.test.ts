@@ -63,6 +63,19 @@ describe('defaults', () => {
     expect(rs.get('key only')!.dedup).toBeUndefined();
   });
 
+  it('a rule\'s partial `dedup` takes the rest from the file\'s `defaults.dedup`, field by field; `window: 0s` opts out', () => {
+    const rs = rules(policy(`
+  - name: own key
+    dedup: { key: "{user}" }
+  - name: own window
+    dedup: { window: 5m }
+  - name: opts out
+    dedup: { window: 0s }`, 'defaults:\n  dedup: { key: "{rule}:{item}", window: 1h }'));
+    expect(rs.get('own key')!.dedup).toEqual({ template: '{user}', windowMs: 3_600_000 });
+    expect(rs.get('own window')!.dedup).toEqual({ template: '{rule}:{item}', windowMs: 300_000 });
+    expect(rs.get('opts out')!.dedup).toBeUndefined();
+  });
+
   it('a file `timezone:` overrides defaults.timezone for its rules', () => {
     const rs = rules(`vault: { id: ${VAULT} }\ntimezone: America/New_York\nmanagers: [{ email: a@example.com }]\nrules:\n  - name: r\n`);
     expect(rs.get('r')!.timezone).toBe('America/New_York');
