@@ -26,7 +26,8 @@ const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
 function pathOf(url: string): string {
   const q = url.indexOf('?');
-  return redactText(q < 0 ? url : url.slice(0, q));
+  // Justification and alert links are capabilities: their tokens stay out of the log.
+  return redactText(q < 0 ? url : url.slice(0, q)).replace(/^\/(justify|alerts)\/.+$/, '/$1/<token>');
 }
 
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {

@@ -17,8 +17,8 @@
  *   end_time]; every page answers a new opaque cursor and `has_more`. Old cursors stay valid and read
  *   the same page again (what a poller that failed to store a page does).
  * - Scripts: `failNext(n, status)` (429 bursts with or without Retry-After, 500, 401), `emptyPages(n)`
- *   (empty pages with has_more true), `holdAfter(n)` (serve n more pages, then hold every page
- *   request until `release()`), `revoke(token)`, `responseDelayMs`.
+ *   (empty pages with has_more true), `holdAfter(n)` (serve n more pages with records, then hold the
+ *   next such page request until `release()`), `revoke(token)`, `responseDelayMs`.
  * - Every request is recorded (method, path, headers, raw and parsed body, status, times, uuids
  *   served), so tests can check them against the spec.
  */
@@ -101,7 +101,10 @@ export interface OnePasswordFake {
   failNext(n: number, status: number, opts?: { retryAfter?: string; stream?: FakeStream | 'introspect' }): void;
   /** The next `n` page requests of the stream answer `{items: [], has_more: true}`. */
   emptyPages(n: number, stream?: FakeStream): void;
-  /** Serve `n` more page requests of the stream, then hold the rest until release(). */
+  /**
+   * Serve `n` more pages of the stream that carry records, then hold every page request that would
+   * carry records until release(). Pages that would be empty pass and do not count.
+   */
   holdAfter(n: number, stream?: FakeStream): Gate;
   /** Page requests being held now. */
   held(stream?: FakeStream): number;
@@ -373,8 +376,9 @@ export async function startOnePasswordFake(opts: { host?: string; pageCap?: numb
       return error(res, rec, fault.status, message, 'scripted', fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
     }
     // A held request waits here; the client may give up (its socket closes) meanwhile.
+    // Pages that would carry no records pass and do not count (idle rounds racing the script).
     const gate = gates[stream];
-    if (gate && !gate.open) {
+    if (gate && !gate.open && (empties[stream] > 0 || page(state, version).items.length > 0)) {
       if (gate.remaining > 0) gate.remaining -= 1;
       else await new Promise<void>((r) => gate.waiters.push(r));
     }

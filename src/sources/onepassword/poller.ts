@@ -61,11 +61,16 @@ export interface OnePasswordPollerOptions {
    * scheduler's lock, so a round never outlives the lock that keeps replicas from overlapping.
    */
   roundBudgetMs?: number;
-  /** Per request; default 30 s. */
+  /** Per request; default 20 s. */
   timeoutMs?: number;
 }
 
 export const DEFAULT_POLL_INTERVAL_MS = 10_000;
+/**
+ * A round stops retrying after max(30 s, 5 x interval) and a request in flight then takes at most
+ * this long, so a round ends within the poll scheduler's lock (max(60 s, 10 x interval)).
+ */
+const DEFAULT_REQUEST_TIMEOUT_MS = 20_000;
 const MIN_POLL_INTERVAL_MS = 1_000;
 /** The API keeps 120 days: an earlier start asks for nothing more. */
 const HISTORY_MS = 120 * 86_400_000;
@@ -124,6 +129,7 @@ export class OnePasswordPoller implements Poller {
   private readonly budget: { requests: number; windowMs: number };
   private readonly roundBudgetMs: number;
   private readonly backoff: Backoff;
+  private readonly backoffMinMs: number;
   /** Features from the last good introspection; undefined until then, and again after a 401. */
   private features?: ReadonlySet<string>;
   /** Audit events were asked for but the token may not read them. */
@@ -147,10 +153,11 @@ export class OnePasswordPoller implements Poller {
     this.maxRetryAfterMs = opts.maxRetryAfterMs ?? 5 * 60_000;
     this.budget = opts.budget ?? { requests: 120, windowMs: 60_000 };
     this.roundBudgetMs = opts.roundBudgetMs ?? Math.max(30_000, 5 * this.intervalMs);
-    this.backoff = new Backoff(opts.backoff?.minMs ?? 1_000, opts.backoff?.maxMs ?? 60_000);
+    this.backoffMinMs = opts.backoff?.minMs ?? 1_000;
+    this.backoff = new Backoff(this.backoffMinMs, opts.backoff?.maxMs ?? 60_000);
 
     const problem = (message: string): void => {
-      this.configError = `${this.name}: ${message}`;
+      this.configError = message;
       this.health.failed(this.configError);
     };
     let token = def.token?.trim();
@@ -179,7 +186,7 @@ export class OnePasswordPoller implements Poller {
     this.client = new EventsApiClient({
       baseUrl, token,
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
-      ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+      timeoutMs: opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     });
   }
 
@@ -199,7 +206,7 @@ export class OnePasswordPoller implements Poller {
       if (err instanceof RoundEnd) return false;
       throw err;
     });
-    if (!ok) throw new Error(this.status().last_error ?? `${this.name}: not ready`);
+    if (!ok) throw new Error(this.status().last_error ?? 'not ready');
   }
 
   async pollOnce(ctx: PollContext): Promise<void> {
@@ -239,7 +246,7 @@ export class OnePasswordPoller implements Poller {
       return false;
     }
     this.auditNote = this.streams.includes('auditevents') && !features.has(STREAM_FEATURE.auditevents)
-      ? `${this.name}: audit_events is on but the token lacks the auditevents feature; vault access changes are not read (item usages are)`
+      ? `audit_events is on but the token lacks the auditevents feature; vault access changes are not read (item usages are)`
       : undefined;
     if (this.auditNote) ctx.log.warn({ source: this.name }, this.auditNote);
     this.features = features;
@@ -351,18 +358,21 @@ export class OnePasswordPoller implements Poller {
         if (err.kind === 'unauthorized') {
           // Introspect again next round: the token may have been replaced or restored by then.
           this.features = undefined;
-          this.fail(ctx, `${this.name}: ${err.message}`);
+          this.fail(ctx, err.message);
           throw new RoundEnd();
         }
         if (err.kind === 'bad_request') {
           const hint = what === 'introspection' ? '' : '; if it is the saved cursor the API no longer knows, delete it (Redis key <prefix>:cursor:'
             + `${cursorKey(this.name, what as EventStream)}) to start again from start_from`;
-          this.fail(ctx, `${this.name}: ${err.message}${hint}`);
+          this.fail(ctx, `${err.message}${hint}`);
           throw new RoundEnd();
         }
-        const delay = err.retryAfterMs !== undefined ? Math.min(err.retryAfterMs, this.maxRetryAfterMs) : this.backoff.next();
+        // A Retry-After is honoured (within reason: never below the backoff's floor, never above the cap).
+        const delay = err.retryAfterMs !== undefined
+          ? Math.min(Math.max(err.retryAfterMs, this.backoffMinMs), this.maxRetryAfterMs)
+          : this.backoff.next();
         this.notBefore = Math.max(this.notBefore, Date.now() + delay);
-        this.degrade(ctx, `${this.name}: ${err.message}; retrying in ${Math.round(delay / 100) / 10} s`);
+        this.degrade(ctx, `${err.message}; retrying in ${Math.round(delay / 100) / 10} s`);
         if (!retry || Date.now() + delay > deadline) throw new RoundEnd();
         await sleep(delay, ctx.signal);
         if (ctx.signal.aborted) throw new RoundEnd();
@@ -391,7 +401,10 @@ export class OnePasswordPoller implements Poller {
   }
 
   private fail(ctx: PollContext, message: string): void {
-    ctx.log.error({ source: this.name, err: message }, '1Password source failed; retried at the next round');
+    // Once per distinct reason: a revoked token must not write an error every round.
+    if (this.health.current !== 'failed' || this.health.snapshot().last_error !== message) {
+      ctx.log.error({ source: this.name, err: message }, '1Password source failed; tried again each round');
+    }
     this.troubled = true;
     this.health.failed(message);
   }

@@ -201,8 +201,11 @@ describe('cursor paging', () => {
     expect((await post('/api/v2/itemusages', {})).status).toBe(500);
     expect((await post('/api/v2/itemusages', {})).status).toBe(200);
 
+    fake.addItemUsages(itemUsage({ timestamp: now() }));
     const gate = fake.holdAfter(1);
     expect((await post('/api/v2/itemusages', {})).status).toBe(200);
+    // An empty page passes the gate and does not count.
+    expect((await post('/api/v2/itemusages', { start_time: new Date(Date.now() + 3_600_000).toISOString() })).status).toBe(200);
     const pending = post('/api/v2/itemusages', {});
     await fake.waitForRequests(1, () => fake.held() === 1);
     gate.release();
