@@ -210,6 +210,13 @@ export class Daemon {
       },
     });
 
+    // Source health on every scrape, not only when someone asks /readyz.
+    this.metrics.onCollect((m) => {
+      for (const s of [...this.sources, ...this.pollers].map((x) => x.status())) {
+        m.sourceUp.set({ source: s.name }, s.state === 'running' ? 1 : 0);
+        if (s.last_success) m.sourceLastSuccess.set({ source: s.name }, Date.parse(s.last_success) / 1000);
+      }
+    });
     this.metrics.onCollect(async (m) => {
       const counts = await this.queues!.counts();
       for (const [queue, states] of Object.entries(counts)) for (const [state, n] of Object.entries(states)) m.queueJobs.set({ queue, state }, n);

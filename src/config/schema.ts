@@ -48,7 +48,7 @@ const managerSchema = z.object({
 const stringOrNumber = z.union([z.string(), z.number()]);
 
 const matchFields = {
-  actions: oneOrMany(z.enum(ACTIONS)).optional().describe('Canonical actions (view, reveal, copy, fill, edit, create, delete, export, share, sso, fetch, other).'),
+  actions: oneOrMany(z.enum(ACTIONS)).optional().describe('Canonical actions (view, reveal, copy, fill, edit, create, delete, export, share, sso, fetch, grant, revoke, other).'),
   vendor_actions: oneOrMany(stringOrNumber).optional().describe('The source\'s own action values: "secure-copy", 1113 ("1113" and 1113 are the same).'),
   fields: oneOrMany(z.enum(FIELDS)).optional().describe('Canonical names of the value revealed or copied (only sources that report it).'),
   item_types: oneOrMany(z.enum(ITEM_TYPES)).optional().describe('Canonical item types; an unknown type never matches.'),

@@ -124,9 +124,22 @@ export function alertFacts(alert: Alert, opts: AlertFactsOptions = {}): AlertFac
     ...optional('location', locationText(ev.location)),
     reasons: reasonsText(alert.reasons),
     ...optional('follows', cleanOr(alert.follows)),
-    headline: alert.notice ? clean(alert.notice.headline) : `${person.short} ${action} ${item.text}`,
+    headline: alert.notice ? clean(alert.notice.headline) : headlineText(ev, person.short, action, item.text),
     ...(alert.notice ? { notice: true as const } : {}),
   };
+}
+
+/**
+ * "Jo Bloggs revealed Company card"; for a vault permission change the object is the person whose
+ * access changed and the vault: "Avery Admin granted access to Finance to Jo Bloggs".
+ */
+function headlineText(ev: UsageEvent, who: string, action: string, item: string): string {
+  if ((ev.action === 'grant' || ev.action === 'revoke') && ev.subject) {
+    const vault = cleanOr(ev.vault.name) ?? clean(ev.vault.id);
+    const subject = personText(ev.subject).short;
+    return ev.action === 'grant' ? `${who} granted ${subject} access to ${vault}` : `${who} removed ${subject}'s access to ${vault}`;
+  }
+  return `${who} ${action} ${item}`;
 }
 
 /** The facts table both channels show, in one order, so email and Slack never disagree on content. */

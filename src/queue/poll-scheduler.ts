@@ -10,6 +10,8 @@ import type { SourceContext } from '../sources/source.ts';
 import type { Keys } from './redis.ts';
 
 const QUEUE = 'poll';
+const LOCK_MS = 15_000;
+const RENEW_LUA = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
 
 export class RedisCursorStore implements CursorStore {
   constructor(private readonly redis: Redis, private readonly keys: Keys) {}
@@ -50,9 +52,8 @@ export class PollScheduler {
 
   async start(): Promise<void> {
     if (this.d.pollers.length === 0) return;
-    for (const p of this.d.pollers) {
-      await p.prepare?.(this.ctx(p)).catch((err) => this.d.onError?.(p, err));
-    }
+    // Side by side: one slow vendor must not hold back the others' first polls.
+    await Promise.all(this.d.pollers.map((p) => p.prepare?.(this.ctx(p)).catch((err) => this.d.onError?.(p, err))));
     this.queue = new Queue(QUEUE, { connection: this.d.connection(), prefix: this.d.prefix });
     for (const p of this.d.pollers) {
       // Idempotent per id: every replica may call it at every boot.
@@ -72,12 +73,18 @@ export class PollScheduler {
     if (!p) return;
     const lock = this.d.keys.lock(`poll:${source}`);
     const token = `${process.pid}-${Math.random()}`;
-    if (!(await this.d.redis.set(lock, token, 'PX', Math.max(60_000, p.intervalMs * 10), 'NX'))) return;
+    // A short lease renewed while the round runs: a replica killed mid-round frees the source within
+    // LOCK_MS instead of blocking it for a long fixed lock.
+    if (!(await this.d.redis.set(lock, token, 'PX', LOCK_MS, 'NX'))) return;
+    const renew = setInterval(() => {
+      void this.d.redis.eval(RENEW_LUA, 1, lock, token, LOCK_MS).catch(() => {});
+    }, LOCK_MS / 3);
     try {
       await p.pollOnce(this.ctx(p));
     } catch (err) {
       this.d.onError?.(p, err);
     } finally {
+      clearInterval(renew);
       // Release only our own lock.
       await this.d.redis.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", 1, lock, token);
     }
