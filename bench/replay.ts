@@ -156,4 +156,4 @@ function replayerEventsWithAlerts(r: Replayer): number {
   return r.eventsWithAlerts;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) await benchReplay();
+if (import.meta.url === `file://${process.argv[1]}` && !process.env.NO_MAIN) await benchReplay();

@@ -39,6 +39,7 @@ import { messageContext, publicUrl } from './message-context.ts';
 import { PolicyReloader } from './reload.ts';
 import { DaemonSuppressions } from './suppressions-daemon.ts';
 import { AccountabilityLoop } from '../accountability/loop.ts';
+import { DaemonDelivery } from './delivery-routing.ts';
 
 /**
  * What a process does. `all` (default) runs everything; with several replicas, intake and
@@ -145,6 +146,13 @@ export class Daemon {
     const evalRedis = connect();
     this.queues = new NotifyQueues(connect(), prefix, retentionMs);
     const notifiers = createNotifiers(cfg.channels, { configDir: this.runtime.loaded.dir });
+    // Follow-ups, recipients' hours (defer, digest), separation of duties: the evaluator's route and
+    // dispatch hooks and the notification workers' prepare and settle hooks.
+    const evalStore = new AlertStore(evalRedis, this.keys, retentionMs, () => this.clock.now());
+    const delivery = new DaemonDelivery({
+      evalRedis, redis: this.redis, keys: this.keys, evalStore, store: this.store, retentionMs, retryForMs,
+      runtime: () => this.runtime, now: () => this.clock.now(), logger: this.logger,
+    });
     this.notifiers = Object.values(notifiers);
     const fallback = (cfg.delivery?.fallback ?? []).map(parseTarget).filter((t): t is Target => !('error' in t));
 
@@ -158,7 +166,7 @@ export class Daemon {
     this.workers = new NotifyWorkers({
       connection: connect, redis: this.redis, prefix, keys: this.keys, notifiers, store: this.store,
       queues: this.queues, context, links: this.justification.linksFor, retryForMs, retentionMs, fallback,
-      now: () => this.clock.now(),
+      now: () => this.clock.now(), prepare: delivery.prepare, settle: delivery.settle,
       observe: {
         delivered: (kind, data) => {
           this.metrics.recordDelivery(kind, 'delivered');
@@ -194,9 +202,10 @@ export class Daemon {
       policies: () => this.policies,
       enrich,
       state: new RedisRuleState(evalRedis, this.keys),
-      route: this.suppressions.route,
+      route: async (a: Alert) => delivery.route(await this.suppressions!.route(a)),
+      dispatch: delivery.dispatch,
       onAlerts: this.justification.onAlerts,
-      store: new AlertStore(evalRedis, this.keys, retentionMs, () => this.clock.now()), queues: this.queues, decisionTtlS: DEFAULT_SEEN_TTL_S,
+      store: evalStore, queues: this.queues, decisionTtlS: DEFAULT_SEEN_TTL_S,
       ...(this.opts.claimIdleMs ? { claimIdleMs: this.opts.claimIdleMs } : {}),
       observe: {
         evaluated: (events, alerts: readonly Alert[]) => {

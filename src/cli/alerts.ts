@@ -22,10 +22,12 @@ export async function alertsCommand(opts: { config: string; since?: string; vaul
     }
     for (const r of records) {
       const s = r.summary;
-      process.stdout.write(`${s.time.slice(0, 16).replace('T', ' ')}Z  ${s.severity.padEnd(8)}  ${s.rule}  ${s.item_title ?? s.item_id}  ${s.user}  ${s.action}${s.suppressed ? `  (suppressed by ${r.suppression ? `${r.suppression.kind} ${r.suppression.id}` : 'dedup'})` : ''}\n`);
+      const folded = r.suppression ? `${r.suppression.kind} ${r.suppression.id}` : `dedup${r.follows ? `: follow-up of ${r.follows}` : ''}`;
+      process.stdout.write(`${s.time.slice(0, 16).replace('T', ' ')}Z  ${s.severity.padEnd(8)}  ${s.rule}  ${s.item_title ?? s.item_id}  ${s.user}  ${s.action}${s.suppressed ? `  (suppressed by ${folded})` : ''}\n`);
       if (r.suppression && r.deliveries.length === 0) process.stdout.write(`    ${r.suppression.reason}\n`);
       for (const d of r.deliveries) {
-        process.stdout.write(`    ${d.target.padEnd(36)} ${d.state}${d.attempts ? ` after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}` : ''}${d.reason ? `: ${d.reason}` : ''}\n`);
+        const kind = `${d.followup ? ' (follow-up)' : ''}${d.state === 'deferred' && d.planned_at ? ` until ${d.planned_at.slice(0, 16).replace('T', ' ')}Z` : ''}`;
+        process.stdout.write(`    ${d.target.padEnd(36)} ${d.state}${kind}${d.attempts ? ` after ${d.attempts} attempt${d.attempts === 1 ? '' : 's'}` : ''}${d.reason ? `: ${d.reason}` : ''}\n`);
       }
       // The justification loop and the managers' calls, in words, oldest first.
       for (const line of statusLines(r.justification, r.actions ?? [], { person: r.justification?.accessor_name ?? s.user, zone: r.timezone, usedAt: s.time })) {

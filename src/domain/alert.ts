@@ -24,6 +24,16 @@ export interface Alert {
   follows?: string;
   /** The dedup key this alert was judged under, when the rule has dedup. */
   dedup_key?: string;
+  /** For a dedup repeat: which occurrence it is inside the window (the first alert is 1, its first repeat 2). */
+  occurrence?: number;
+  /** Recipients' own working hours, from `managers` entries: formatted target -> schedule name. */
+  target_schedules?: Record<string, string>;
+  /**
+   * Targets not sent to at once because the recipient was outside their hours when the alert was
+   * routed (src/pipeline/route.ts): formatted target -> plan. Absent targets go now. Decided once and
+   * recorded with the alert, so a re-run evaluation makes the same jobs.
+   */
+  delivery_plan?: Record<string, PlannedDelivery>;
   /** From the rule: ask the accessor why, within this long, else tell `escalate_to`. */
   justification?: { ask: boolean; within_ms?: number; escalate_to: Target[] };
   /** From the rule: when a recipient is outside their own hours (see deliver in policy-format.md). */
@@ -35,6 +45,20 @@ export interface Alert {
    * an item: messages lead with this headline instead of "person action item".
    */
   notice?: { headline: string };
+}
+
+/** A delivery held for the recipient's hours: `defer` until `at`, or into the `digest` sent at `at`. */
+export interface PlannedDelivery {
+  mode: 'defer' | 'digest';
+  /** When the recipient's window opens (ISO instant). */
+  at: string;
+  /** The recipient's schedule, and the zone it is judged in. */
+  schedule: string;
+  zone: string;
+  /** For `digest`: the digest's id (per recipient and window start). */
+  digest?: string;
+  /** In words, for the delivery record and the message. */
+  reason: string;
 }
 
 export function alertId(eventId: string, policy: string, rule: string): string {

@@ -1,6 +1,7 @@
 import type { Alert } from '../domain/alert.ts';
 import type { ChannelKind, Target } from '../domain/target.ts';
 import type { MessageContext } from './alert-facts.ts';
+import type { DigestContent } from './digest.ts';
 
 /**
  * One channel kind (email, Slack, webhook, outbox). A notifier sends one message to one target and
@@ -24,6 +25,11 @@ export interface DeliveryRequest {
   context: MessageContext;
   /** Slack: post as a reply in this thread (a follow-up of the first alert's message). */
   threadTs?: string;
+  /**
+   * A digest (`deliver: digest`): send this instead of the alert's own message. `alert` is then the
+   * digest's stand-in (its id is the digest id), for ids, metadata and records.
+   */
+  digest?: DigestContent;
 }
 
 export interface DeliveryResult {

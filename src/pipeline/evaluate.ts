@@ -57,6 +57,7 @@ async function judgeRule(e: UsageEvent, rule: CompiledRule, state: RuleState): P
     timezone: rule.timezone,
     suppressed: false,
     ...(rule.deliver !== 'now' ? { deliver: rule.deliver } : {}),
+    ...targetSchedules(rule),
     ...(rule.justification?.ask ? {
       justification: {
         ask: true,
@@ -72,6 +73,7 @@ async function judgeRule(e: UsageEvent, rule: CompiledRule, state: RuleState): P
     if (v.suppressed) {
       alert.suppressed = true;
       alert.follows = v.first;
+      alert.occurrence = v.count;
       alert.reasons.push(`repeat #${v.count} within ${formatDuration(rule.dedup.windowMs)} of the first alert for ${key}`);
     }
   }
@@ -105,4 +107,11 @@ export function targetsFor(rule: CompiledRule, e: UsageEvent): Target[] {
     if (!('error' in t) && !out.some((o) => targetKey(o) === targetKey(t))) out.push(t);
   }
   return out;
+}
+
+/** `target_schedules` for the recipients that carry their own hours (`managers` entries with `schedule`). */
+function targetSchedules(rule: CompiledRule): Pick<Alert, 'target_schedules'> {
+  let out: Record<string, string> | undefined;
+  for (const r of rule.recipients) if (r.schedule) (out ??= {})[targetKey(r.target)] = r.schedule;
+  return out ? { target_schedules: out } : {};
 }

@@ -20,6 +20,12 @@ export interface DeliveryState {
   reason?: string;
   /** Message-ID, Slack ts, outbox path... */
   result?: { id?: string; channel?: string; path?: string };
+  /** A dedup repeat's follow-up (a thread reply / an email in the first alert's thread). */
+  followup?: true;
+  /** `deferred`: when the recipient's hours begin and it goes out (ISO). */
+  planned_at?: string;
+  /** Held for (or sent in) this digest (`deliver: digest`). */
+  digest?: string;
 }
 
 export interface AlertRecord {

@@ -37,6 +37,12 @@ export interface EvaluatorDeps {
   /** Extra routing applied to each alert before its jobs are made (separation of duties, hours). */
   route?: (alert: Alert) => Alert | Promise<Alert>;
   /**
+   * Delivery records and notification jobs for a batch's alerts (follow-ups, deferred and digest
+   * delivery: src/queue/dispatch.ts). Idempotent per alert. Default: one job per target of each
+   * unsuppressed alert.
+   */
+  dispatch?: (alerts: readonly Alert[], at: string) => Promise<{ records: { alert: Alert; deliveries: DeliveryState[] }[]; jobs: NotifyJobData[] }>;
+  /**
    * After a batch's alerts are recorded and their notification jobs enqueued, before the batch is
    * acknowledged: follow-on work that must not be lost (asking the accessor, escalation timers).
    * It must be idempotent per alert id: a crash before the ack runs it again.
@@ -175,7 +181,9 @@ export class StreamEvaluator {
     const jobs: NotifyJobData[] = [];
     const records: { alert: Alert; deliveries: DeliveryState[] }[] = [];
     const at = new Date().toISOString();
-    for (const a of alerts) {
+    const dispatched = this.d.dispatch && alerts.length ? await this.d.dispatch(alerts, at) : undefined;
+    if (dispatched) { records.push(...dispatched.records); jobs.push(...dispatched.jobs); }
+    for (const a of dispatched ? [] : alerts) {
       const deliveries: DeliveryState[] = a.targets.map((t) => ({
         target: formatTarget(t),
         state: a.suppressed ? 'suppressed' : 'pending',

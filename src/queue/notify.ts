@@ -8,12 +8,14 @@
  */
 import { createHash } from 'node:crypto';
 import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { Alert } from '../domain/alert.ts';
 import { formatTarget, type ChannelKind, type Target } from '../domain/target.ts';
 import type { MessageContext } from '../notifiers/alert-facts.ts';
-import { isNotifyError, type DeliveryResult, type Notifier } from '../notifiers/notifier.ts';
+import type { DigestContent } from '../notifiers/digest.ts';
+import { isNotifyError, type DeliveryRequest, type DeliveryResult, type Notifier } from '../notifiers/notifier.ts';
 import type { AlertStore, DeliveryState } from './alert-store.ts';
+import type { DigestRef } from './digest.ts';
 import type { Keys } from './redis.ts';
 
 export const CHANNEL_KINDS: readonly ChannelKind[] = ['email', 'slack', 'webhook'];
@@ -22,12 +24,38 @@ const QUEUE_NAMES: Record<ChannelKind, string> = { email: 'notify-email', slack:
 export interface NotifyJobData {
   alert: Alert;
   target: Target;
-  /** `fallback`: this job carries an alert whose delivery to `failed_target` failed for good. */
-  purpose: 'alert' | 'fallback';
+  /**
+   * `fallback`: this job carries an alert whose delivery to `failed_target` failed for good.
+   * `followup`: a dedup repeat, sent in the first alert's thread. `digest`: the alerts held for one
+   * recipient's window (`digest` says which; `alert` is its stand-in). See src/queue/dispatch.ts.
+   */
+  purpose: 'alert' | 'fallback' | 'followup' | 'digest';
   failed_target?: string;
   failure?: string;
   /** When the event was received: for the event-to-delivery latency histogram. */
   received_at: string;
+  /** Held for the recipient's hours: the job waits this long after it is enqueued (a BullMQ delayed job). */
+  delay_ms?: number;
+  /** A digest job (and its fallback): the digest to send. */
+  digest?: DigestRef;
+}
+
+/**
+ * What a job needs beyond its data (follow-ups and digests, src/queue/dispatch.ts): the thread to
+ * reply in, message context (the occurrence, the first alert), the digest's content; or a wait first.
+ */
+export type JobPreparation =
+  | { waitMs: number }
+  | { threadTs?: string; context?: Partial<MessageContext>; digest?: DigestContent; links?: false };
+
+/** When a job was due: enqueued, plus its deferral. Retries are counted from here, not from enqueueing. */
+function dueAt(job: Job<NotifyJobData>): number {
+  return job.timestamp + (job.opts.delay ?? 0);
+}
+
+/** Marks on every delivery state of a follow-up, so `vaultwatch alerts` shows it as one. */
+function flags(data: NotifyJobData): { followup?: true } {
+  return data.purpose === 'followup' ? { followup: true } : {};
 }
 
 export const DEFAULT_RETRY_FOR_MS = 24 * 3600 * 1000;
@@ -40,6 +68,9 @@ const SLACK_PACE_MS = 1_000;
  */
 const AMBIGUOUS_CODES: ReadonlySet<string> = new Set(['request_error', 'slack_error', 'bad_response', 'aborted', 'fatal_error', 'internal_error']);
 
+/** BullMQ's reason for a job it failed itself after too many stalls. */
+const STALLED_OUT = /stalled more than allowable limit/;
+
 function nothingPosted(err: unknown): boolean {
   if (!isNotifyError(err)) return false;
   if (err.retryAfterMs !== undefined || !err.retryable) return true;
@@ -48,7 +79,7 @@ function nothingPosted(err: unknown): boolean {
 }
 
 /** `<alert id>.<hash of target>`: BullMQ job ids may not contain ':'. */
-export function notifyJobId(alertId: string, target: Target, purpose: 'alert' | 'fallback' = 'alert'): string {
+export function notifyJobId(alertId: string, target: Target, purpose: NotifyJobData['purpose'] = 'alert'): string {
   const h = createHash('sha256').update(formatTarget(target)).digest('base64url').slice(0, 16);
   return `${purpose === 'fallback' ? 'fb.' : ''}${alertId}.${h}`;
 }
@@ -90,7 +121,7 @@ export class NotifyQueues {
     }
     await Promise.all([...byKind].map(([kind, list]) => this.queues[kind].addBulk(list.map((data) => {
       const id = notifyJobId(data.alert.id, data.target, data.purpose);
-      return { name: data.purpose, data, opts: { jobId: id, deduplication: { id, ttl: this.retentionMs } } };
+      return { name: data.purpose, data, opts: { jobId: id, deduplication: { id, ttl: this.retentionMs }, ...(data.delay_ms ? { delay: Math.max(0, Math.round(data.delay_ms)) } : {}) } };
     }))));
   }
 
@@ -130,6 +161,10 @@ export interface NotifyWorkerDeps {
   stalledIntervalMs?: number;
   now?: () => number;
   observe?: DeliveryObserver;
+  /** Follow-ups and digests: called before each send (src/queue/dispatch.ts). */
+  prepare?: (kind: ChannelKind, data: NotifyJobData, dueAtMs: number) => Promise<JobPreparation | undefined>;
+  /** Adds to the transaction that records a job's final state (a digest updates every alert in it). */
+  settle?: (m: ChainableCommander, data: NotifyJobData, state: DeliveryState) => Promise<void>;
 }
 
 /** What the app wants to know about deliveries (metrics, logs). */
@@ -164,6 +199,12 @@ export class NotifyWorkers {
       });
       // Errors here are connection trouble; the worker reconnects by itself.
       w.on('error', () => {});
+      // BullMQ fails a job by itself, without calling the processor, once it has stalled more than
+      // maxStalledCount times (the process died, or froze, while handling it, twice). Such a job
+      // must end like any other failure: dead letter and fallback (unless it was in fact delivered).
+      w.on('failed', (job, err) => {
+        if (job && STALLED_OUT.test(err.message)) void this.onStalledOut(kind, job, err.message).catch(() => {});
+      });
       this.workers.push(w);
     }
   }
@@ -188,9 +229,22 @@ export class NotifyWorkers {
     const already = await this.d.redis.get(marker);
     if (already !== null) return JSON.parse(already) as DeliveryResult;
 
+    // Follow-ups and digests: the thread, the occurrence, the digest's content; or wait (a follow-up
+    // whose first message is not posted yet). A wait spends no attempt.
+    const prep = await this.d.prepare?.(kind, data, dueAt(job));
+    if (prep && 'waitMs' in prep) {
+      await job.moveToDelayed(Date.now() + Math.max(50, prep.waitMs), token);
+      throw new DelayedError();
+    }
+
     const notifier = this.d.notifiers[kind];
-    const links = await this.d.links?.(data.alert, data.target);
-    const req = { alert: data.alert, target: data.target, context: links ? { ...this.d.context, links } : this.d.context };
+    const links = prep?.links === false ? undefined : await this.d.links?.(data.alert, data.target);
+    const req: DeliveryRequest = {
+      alert: data.alert, target: data.target,
+      context: { ...this.d.context, ...(links ? { links } : {}), ...prep?.context },
+      ...(prep?.threadTs ? { threadTs: prep.threadTs } : {}),
+      ...(prep?.digest ? { digest: prep.digest } : {}),
+    };
 
     if (kind === 'slack') await this.pace(job, token, data.target);
 
@@ -227,13 +281,19 @@ export class NotifyWorkers {
     }
   }
 
+  private async onStalledOut(kind: ChannelKind, job: Job<NotifyJobData>, message: string): Promise<void> {
+    if ((await this.d.redis.exists(this.d.keys.sent(job.id!))) === 1) return;
+    await this.deadLetter(job, kind, `${message}: the process handling it stopped more than once`);
+  }
+
   /** About one message per second per Slack channel, across replicas (a Redis key per channel). */
   private async pace(job: Job<NotifyJobData>, token: string | undefined, target: Target): Promise<void> {
     const key = this.d.keys.pace(formatTarget(target));
     const ok = await this.d.redis.set(key, '1', 'PX', SLACK_PACE_MS, 'NX');
     if (ok) return;
     const ttl = Math.max(50, await this.d.redis.pttl(key));
-    await job.moveToDelayed(this.now() + ttl, token);
+    // BullMQ's timestamps are the real clock's, whatever clock the daemon was given.
+    await job.moveToDelayed(Date.now() + ttl, token);
     throw new DelayedError();
   }
 
@@ -243,13 +303,17 @@ export class NotifyWorkers {
     const state: DeliveryState = {
       target, state: 'delivered', attempts: job.attemptsMade + 1, updated_at: new Date(this.now()).toISOString(),
       result: { ...(result.id ? { id: result.id } : {}), ...(result.channel ? { channel: result.channel } : {}), ...(result.path ? { path: result.path } : {}) },
+      ...flags(data),
+      ...(data.digest ? { digest: data.digest.id } : {}),
     };
     // One transaction: a crash between the sent-marker and the record would leave the alert
     // "pending" for good (the next attempt sees the marker and sends nothing, rightly).
     const m = this.d.redis.multi()
       .set(this.d.keys.sent(job.id!), JSON.stringify(result), 'PX', this.d.retentionMs)
       .del(this.d.keys.sending(job.id!));
-    await this.d.store.addDeliveryUpdate(m, data.alert.id, state, { target, at: state.updated_at, outcome }).exec();
+    this.d.store.addDeliveryUpdate(m, data.alert.id, state, { target, at: state.updated_at, outcome });
+    await this.d.settle?.(m, data, state);
+    await m.exec();
     this.d.observe?.delivered(kind, data, result);
   }
 
@@ -261,21 +325,22 @@ export class NotifyWorkers {
     if (isNotifyError(err) && err.retryAfterMs !== undefined) {
       // Slack's Retry-After applies to this channel: hold its other jobs too, spend no attempt.
       if (kind === 'slack') await this.d.redis.set(this.d.keys.pace(target), '1', 'PX', err.retryAfterMs);
-      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsMade + 1, updated_at: at, reason: message }, { target, at, outcome: 'rate_limited', error: message });
+      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsMade + 1, updated_at: at, reason: message, ...flags(data) }, { target, at, outcome: 'rate_limited', error: message });
       this.d.observe?.rateLimited(kind, data, err.retryAfterMs);
-      await job.moveToDelayed(this.now() + err.retryAfterMs, token);
+      await job.moveToDelayed(Date.now() + err.retryAfterMs, token);
       throw new DelayedError();
     }
 
     const permanent = isNotifyError(err) && !err.retryable;
-    const expired = this.now() - job.timestamp >= this.d.retryForMs;
+    // Counted from when the job was due (a deferred one waited by design), on BullMQ's real clock.
+    const expired = Date.now() - dueAt(job) >= this.d.retryForMs;
     if (!permanent && !expired) {
-      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsMade + 1, updated_at: at, reason: message }, { target, at, outcome: 'retry', error: message });
+      await this.d.store.updateDelivery(data.alert.id, { target, state: 'pending', attempts: job.attemptsMade + 1, updated_at: at, reason: message, ...flags(data) }, { target, at, outcome: 'retry', error: message });
       this.d.observe?.retry(kind, data, message);
       throw err instanceof Error ? err : new Error(message);
     }
 
-    const reason = permanent ? message : `gave up after ${job.attemptsStarted} attempts over ${Math.round((this.now() - job.timestamp) / 60_000)} min: ${message}`;
+    const reason = permanent ? message : `gave up after ${job.attemptsStarted} attempts over ${Math.round((Date.now() - dueAt(job)) / 60_000)} min: ${message}`;
     await this.deadLetter(job, kind, reason);
     throw new UnrecoverableError(reason);
   }
@@ -289,7 +354,10 @@ export class NotifyWorkers {
       .lpush(this.d.keys.deadDeliveries, JSON.stringify({ job_id: job.id, alert_id: data.alert.id, target, reason, at }))
       .ltrim(this.d.keys.deadDeliveries, 0, 9_999)
       .exec();
-    await this.d.store.updateDelivery(data.alert.id, { target, state: 'failed', attempts: job.attemptsMade + 1, updated_at: at, reason }, { target, at, outcome: 'failed', error: reason });
+    const failed: DeliveryState = { target, state: 'failed', attempts: job.attemptsMade + 1, updated_at: at, reason, ...flags(data) };
+    const m = this.d.store.addDeliveryUpdate(this.d.redis.multi(), data.alert.id, failed, { target, at, outcome: 'failed', error: reason });
+    await this.d.settle?.(m, data, failed);
+    await m.exec();
     this.d.observe?.failed(kind, data, reason);
     if (data.purpose === 'fallback') return;
     const fallbacks = this.d.fallback.filter((t) => formatTarget(t) !== target);
@@ -298,6 +366,7 @@ export class NotifyWorkers {
     const alert: Alert = { ...data.alert, reasons: [...data.alert.reasons, `could not be delivered to ${target} (${reason}); you receive it as the fallback`] };
     await this.d.queues.enqueue(fallbacks.map((t) => ({
       alert, target: t, purpose: 'fallback' as const, failed_target: target, failure: reason, received_at: data.received_at,
+      ...(data.digest ? { digest: data.digest } : {}),
     })));
   }
 }

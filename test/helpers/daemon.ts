@@ -22,11 +22,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Daemon } from '../../src/app/daemon.ts';
+import type { Clock } from '../../src/domain/clock.ts';
 import { freePort } from './free-port.ts';
 import { waitFor } from './wait-for.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = join(ROOT, 'bin/vaultwatch.js');
+/** `vaultwatch start` with the daemon's clock shifted by VW_TEST_CLOCK_OFFSET_MS (startChild's clockOffsetMs). */
+export const CLOCK_ENTRY = join(ROOT, 'test/helpers/clock-daemon.ts');
 
 export const INGEST_TOKEN = 'test-ingest-token-0123456789';
 export const FROM = 'Vaultwatch <alerts@vaultwatch.test>';
@@ -152,7 +155,7 @@ export interface InProcessDaemon {
   stop(): Promise<void>;
 }
 
-export async function startInProcess(configPath: string, opts: { graceMs?: number; claimIdleMs?: number } = {}): Promise<InProcessDaemon> {
+export async function startInProcess(configPath: string, opts: { graceMs?: number; claimIdleMs?: number; clock?: Clock } = {}): Promise<InProcessDaemon> {
   const daemon = await Daemon.start({
     configPath,
     env: daemonEnv(),
@@ -184,8 +187,12 @@ export interface ChildDaemon {
 const children = new Set<ChildProcess>();
 let exitHook = false;
 
-/** `node bin/vaultwatch.js start --config DIR/vaultwatch.yaml --listen 127.0.0.1:PORT`, ready. */
-export async function startChild(configPath: string, opts: { port?: number; readyTimeoutMs?: number } = {}): Promise<ChildDaemon> {
+/**
+ * `node bin/vaultwatch.js start --config DIR/vaultwatch.yaml --listen 127.0.0.1:PORT`, ready. With
+ * `clockOffsetMs`, the same daemon through test/helpers/clock-daemon.ts, its clock that far from the
+ * real one (recipients' hours judged "as if" it were another time; BullMQ still runs on real time).
+ */
+export async function startChild(configPath: string, opts: { port?: number; readyTimeoutMs?: number; clockOffsetMs?: number } = {}): Promise<ChildDaemon> {
   if (!exitHook) {
     exitHook = true;
     process.on('exit', () => {
@@ -193,9 +200,11 @@ export async function startChild(configPath: string, opts: { port?: number; read
     });
   }
   const port = opts.port ?? (await freePort());
-  const proc = spawn(process.execPath, [BIN, 'start', '--config', configPath, '--listen', `127.0.0.1:${port}`], {
+  const args = ['start', '--config', configPath, '--listen', `127.0.0.1:${port}`];
+  const shifted = opts.clockOffsetMs !== undefined;
+  const proc = spawn(process.execPath, shifted ? ['--import', 'tsx', CLOCK_ENTRY, ...args] : [BIN, ...args], {
     cwd: ROOT,
-    env: daemonEnv(),
+    env: shifted ? { ...daemonEnv(), VW_TEST_CLOCK_OFFSET_MS: String(opts.clockOffsetMs) } : daemonEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(proc);

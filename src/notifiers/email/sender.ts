@@ -10,6 +10,7 @@ import nodemailer, { type SendMailOptions, type SMTPPoolOptions } from 'nodemail
 import addressparser from 'nodemailer/lib/addressparser';
 import { isEmailAddress } from '../../domain/target.ts';
 import { NotifyError, type DeliveryRequest, type DeliveryResult, type Notifier } from '../notifier.ts';
+import { buildEmailDigest } from './digest.ts';
 import { buildEmailMessage } from './message.ts';
 
 export interface SmtpObjectConfig {
@@ -93,7 +94,7 @@ export function emailMailOptions(req: DeliveryRequest, from: MailboxAddress): Se
     throw new NotifyError(`email notifier got a ${req.target.kind} target`, { retryable: false, code: 'wrong_target_kind' });
   }
   const address = checkRecipient(req.target.address);
-  const msg = buildEmailMessage(req.alert, address, req.context);
+  const msg = req.digest ? buildEmailDigest(req.digest, address, req.context) : buildEmailMessage(req.alert, address, req.context);
   return {
     from,
     to: [{ address }],

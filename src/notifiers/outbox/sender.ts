@@ -17,6 +17,7 @@ import nodemailer from 'nodemailer';
 import { formatTarget, type ChannelKind } from '../../domain/target.ts';
 import { NotifyError, type DeliveryRequest, type DeliveryResult, type Notifier } from '../notifier.ts';
 import { emailMailOptions, parseFrom } from '../email/sender.ts';
+import { buildSlackDigest } from '../slack/digest.ts';
 import { buildSlackMessage } from '../slack/message.ts';
 import { parseSlackTarget } from '../slack/sender.ts';
 import { webhookPayload } from '../webhook/sender.ts';
@@ -97,7 +98,9 @@ function renderer(kind: ChannelKind, opts: OutboxOptions): Render {
             retryable: false, code: 'invalid_target',
           });
         }
-        const args = buildSlackMessage(req.alert, target, { ...req.context, ...(req.threadTs ? { threadTs: req.threadTs } : {}) });
+        const args = req.digest
+          ? buildSlackDigest(req.digest, target)
+          : buildSlackMessage(req.alert, target, { ...req.context, ...(req.threadTs ? { threadTs: req.threadTs } : {}) });
         return { content: `${JSON.stringify(args, null, 2)}\n`, result: { channel: target } };
       };
     case 'webhook':

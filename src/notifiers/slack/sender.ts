@@ -19,6 +19,7 @@ import {
 } from '@slack/web-api';
 import { isEmailAddress } from '../../domain/target.ts';
 import { NotifyError, type DeliveryRequest, type DeliveryResult, type Notifier } from '../notifier.ts';
+import { buildSlackDigest } from './digest.ts';
 import { buildSlackMessage } from './message.ts';
 
 export interface SlackNotifierOptions {
@@ -141,7 +142,9 @@ export function createSlackNotifier(opts: SlackNotifierOptions): Notifier {
     async send(req: DeliveryRequest, signal?: AbortSignal): Promise<DeliveryResult> {
       const { dest, target } = destination(req);
       const channel = await channelFor(dest, target, signal);
-      const msg = buildSlackMessage(req.alert, channel, { ...req.context, ...(req.threadTs ? { threadTs: req.threadTs } : {}) });
+      const msg = req.digest
+        ? buildSlackDigest(req.digest, channel)
+        : buildSlackMessage(req.alert, channel, { ...req.context, ...(req.threadTs ? { threadTs: req.threadTs } : {}) });
       // buildSlackMessage's blocks are plain objects shaped by hand to Block Kit.
       const args = msg as unknown as ChatPostMessageArguments;
       const res = await call('chat.postMessage', target, () => client.chat.postMessage(args), signal);

@@ -84,9 +84,9 @@ describe('daemon killed with SIGKILL mid-batch', () => {
     expect(answer.status).toBe(202);
     expect(answer.body).toMatchObject({ accepted: records.length, duplicates: 0, rejected: [] });
 
-    // Kill as soon as the first deliveries arrive: the batch is then mostly undelivered and some
-    // sends are in flight.
-    await waitFor(() => smtp.messages.length >= 3, { intervalMs: 2, timeoutMs: 20_000, message: 'first emails' });
+    // Kill as soon as the first deliveries arrive on both channels: the batch is then mostly
+    // undelivered, emails are in flight, and the first Slack posts are posted but unanswered.
+    await waitFor(() => smtp.messages.length >= 3 && slack.messages.length >= 1, { intervalMs: 2, timeoutMs: 20_000, message: 'first emails and Slack posts' });
     await child.kill('SIGKILL');
     const killedAt = Date.now();
 

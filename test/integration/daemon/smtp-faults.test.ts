@@ -4,9 +4,11 @@
  * recipient is permanent: that delivery is dead-lettered with its reason, the fallback target gets
  * the alert, and the Slack delivery of the same alert still happens once.
  */
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { alertId } from '../../../src/domain/alert.ts';
 import { AlertStore } from '../../../src/queue/alert-store.ts';
+import { notifyJobId } from '../../../src/queue/notify.ts';
 import { hashTagged, Keys } from '../../../src/queue/redis.ts';
 import {
   CFO, FINANCE_CHANNEL, itemUsage, postIngest, startInProcess, usageBatch, writeDaemonConfig,
@@ -16,6 +18,7 @@ import { startRedis, type RedisHandle } from '../../helpers/redis-server.ts';
 import { startSlack, type SlackHandle } from '../../helpers/slack-server.ts';
 import { startSmtp, type SmtpHandle } from '../../helpers/smtp-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
+import { cardAlert } from '../../unit/notifiers/alert-fixture.ts';
 
 const FALLBACK = 'security@example.com';
 const idOf = (r: Record<string, unknown>) => alertId(r.uuid as string, 'policies/finance.yaml', 'Company card used');
@@ -135,5 +138,35 @@ describe('SMTP faults', () => {
     await new Promise((r) => setTimeout(r, 300)); // deliberate: nothing else follows
     expect(smtp.messages).toHaveLength(1);
     expect(slack.messages).toHaveLength(1);
+  });
+
+  it('a job BullMQ fails by itself after too many stalls is dead-lettered and goes to the fallback', async () => {
+    // A job whose process died while handling it more than maxStalledCount times: BullMQ marks it
+    // (the `defa` field, as its stalled check does) and fails it when next picked, without calling
+    // the processor. Made here by hand: added delayed, marked, then promoted.
+    const alert = cardAlert({ id: 'StalledOutAlert00000000001', targets: [{ kind: 'email', address: CFO }] });
+    const target = { kind: 'email' as const, address: CFO };
+    const jobId = notifyJobId(alert.id, target);
+    const queue = new Queue('notify-email', { connection: redis.client(), prefix: keys.prefix });
+    try {
+      const job = await queue.add('alert', { alert, target, purpose: 'alert', received_at: new Date().toISOString() }, { jobId, delay: 60_000 });
+      await redis.client().hset(`${keys.prefix}:notify-email:${jobId}`, 'defa', 'job stalled more than allowable limit');
+      await job.promote();
+
+      const [mail] = await smtp.waitForMessages(1);
+      expect(mail!.envelope.to).toEqual([FALLBACK]);
+      expect(mail!.parsed.text).toContain(`could not be delivered to email:${CFO}`);
+      const dl = await waitFor(async () => {
+        const x = await store.getDelivery(alert.id, `email:${CFO}`);
+        return x?.state === 'failed' && x;
+      }, { message: 'the stalled-out delivery recorded as failed' });
+      expect(dl.reason).toContain('stalled more than allowable limit');
+      const dead = (await redis.client().lrange(keys.deadDeliveries, 0, -1)).map((x) => JSON.parse(x) as Record<string, string>);
+      expect(dead.filter((x) => x.job_id === jobId)).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 300)); // deliberate: the CFO is not mailed after all
+      expect(smtp.messages).toHaveLength(1);
+    } finally {
+      await queue.close();
+    }
   });
 });
