@@ -195,7 +195,14 @@ export class CountriesPredicate implements Predicate {
     const c = e.location?.country;
     return c === undefined ? undefined : (c.length === 2 ? c.toUpperCase() : toCountryCode(c));
   }
-  test(e: UsageEvent): boolean { const c = this.code(e); return c !== undefined && this.set.has(c); }
+  test(e: UsageEvent): boolean {
+    // Normalisers already write alpha-2 codes: the as-given lookup nearly always decides.
+    const raw = e.location?.country;
+    if (raw === undefined) return false;
+    if (this.set.has(raw)) return true;
+    const c = this.code(e);
+    return c !== undefined && this.set.has(c);
+  }
   explain(e: UsageEvent): string { return `country ${this.code(e)} is one of: ${list(this.codes)}`; }
   explainMiss(e: UsageEvent): string { return `country ${this.code(e) ?? '(unknown)'} is not one of: ${list(this.codes)}`; }
 }
