@@ -128,7 +128,7 @@ export async function benchReplay(): Promise<void> {
     const file = join(dir, 'events.jsonl');
     const out = createWriteStream(file);
     for (const line of generateRecords(EVENTS)) {
-      if (!out.write(`${line}\n`)) await new Promise((r) => out.once('drain', r));
+      if (!out.write(`${line}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
     }
     await new Promise<void>((r) => out.end(() => r()));
 
