@@ -52,8 +52,16 @@ export class DaemonDelivery {
   /** The evaluator's route hook, applied after declarations and silences. */
   readonly route = (alert: Alert): Alert => {
     const rt = this.d.runtime();
-    const rule = rt.policies.rulesFor(alert.event.vault.id).find((r) => r.policy === alert.policy && r.name === alert.rule);
-    const duties = separateDuties(alert, { managers: rule?.managers ?? [], fallback: this.fallback(rt) });
+    const fallback = (): Target[] => this.fallback(rt);
+    // Looked up only when the accessor may be the only recipient (rare): routing is on the hot path.
+    const duties = separateDuties(alert, {
+      get managers() {
+        return rt.policies.rulesFor(alert.event.vault.id).find((r) => r.policy === alert.policy && r.name === alert.rule)?.managers ?? [];
+      },
+      get fallback() {
+        return fallback();
+      },
+    });
     if (duties.outcome === 'accessor_only') this.warnOnce(alert);
     return planAlert(duties.alert, {
       now: this.d.now(),

@@ -19,6 +19,18 @@ import { startSmtp, type SmtpHandle } from '../../helpers/smtp-server.ts';
 import { waitFor } from '../../helpers/wait-for.ts';
 
 const RULE = 'Company card used';
+const PAYROLL_VAULT = 'vwpayrollvault00000000000aa';
+const SECURITY = 'security@example.com';
+/** A vault whose only manager is Sam: when Sam uses it, the alert must reach someone else too. */
+const PAYROLL_POLICY = `
+vault: { id: ${PAYROLL_VAULT}, name: Payroll }
+timezone: ${POLICY_ZONE}
+managers:
+  - email: ${SAM.email}
+rules:
+  - name: Payroll vault used
+    severity: high
+`;
 const POLICY = `
 vault: { id: ${FINANCE_VAULT}, name: Finance }
 timezone: ${POLICY_ZONE}
@@ -42,7 +54,10 @@ describe('dedup follow-ups: Slack thread replies and threaded emails', () => {
 
   beforeAll(async () => {
     [redis, smtp, slack] = await Promise.all([startRedis(), startSmtp(), startSlack()]);
-    cfg = await writeDaemonConfig({ redisUrl: redis.url, smtpUrl: smtp.url, slack: { apiUrl: slack.apiUrl, token: slack.token }, policies: { 'finance.yaml': POLICY } });
+    cfg = await writeDaemonConfig({
+      redisUrl: redis.url, smtpUrl: smtp.url, slack: { apiUrl: slack.apiUrl, token: slack.token },
+      policies: { 'finance.yaml': POLICY, 'payroll.yaml': PAYROLL_POLICY }, fallback: [`email:${SECURITY}`],
+    });
     d = await startInProcess(cfg.configPath);
     store = new AlertStore(redis.client(), new Keys(hashTagged('vaultwatch')));
   });
@@ -114,5 +129,20 @@ describe('dedup follow-ups: Slack thread replies and threaded emails', () => {
     expect(cli.stdout).toContain(`(suppressed by dedup: follow-up of ${first})`);
     expect(cli.stdout).toMatch(/slack:#finance-alerts\s+delivered \(follow-up\)/);
     expect(cli.stdout).toMatch(/email:cfo@example\.com\s+delivered \(follow-up\)/);
+  });
+
+  it('separation of duties: the vault\'s only manager uses it -> the alert also goes to delivery.fallback, saying why', async () => {
+    smtp.clear();
+    const record = itemUsage({ user: SAM, vault: PAYROLL_VAULT, item: 'vwpayrollitem000000000000a', action: 'reveal' });
+    const id = alertId(record.uuid as string, 'policies/payroll.yaml', 'Payroll vault used');
+    expect((await postIngest(d.url, record)).status).toBe(202);
+    const mails = await waitFor(() => smtp.messages.length >= 2 && smtp.messages, { timeoutMs: 20_000, message: 'two emails' });
+    expect(mails.map((m) => m.envelope.to[0]).sort()).toEqual([SAM.email, SECURITY]);
+    for (const m of mails) {
+      expect(m.parsed.headers.get('x-vaultwatch-alert-id')).toBe(id);
+      expect(m.parsed.text).toContain('Sam Okafor would have been the only recipient of this alert about their own use and the vault has no other manager: it also goes to delivery.fallback (separation of duties)');
+    }
+    const rec = await store.get(id);
+    expect(rec!.summary.recipients.sort()).toEqual([`email:${SAM.email}`, `email:${SECURITY}`]);
   });
 });
