@@ -118,7 +118,7 @@ export class Metrics {
     });
     this.alertsSuppressed = new Counter({
       name: 'vaultwatch_alerts_suppressed_total',
-      help: 'Alerts recorded but not sent, by why: declaration (break-glass), silence, or dedup (a repeat).',
+      help: 'Alerts not sent as alerts of their own, by why: declaration (break-glass) or silence (recorded, summarised at the end), dedup (a repeat, sent as a threaded follow-up).',
       labelNames: ['why'] as const, registers,
     });
     this.deliveries = new Counter({
