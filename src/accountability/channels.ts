@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { LogLevel, WebClient, type ChatPostMessageArguments, type ChatUpdateArguments } from '@slack/web-api';
 import nodemailer from 'nodemailer';
 import type { EmailMessage } from '../notifiers/email/message.ts';
-import { checkRecipient, EMAIL_TIMEOUT_DEFAULTS, parseFrom, smtpNotifyError, smtpSettings, type SmtpObjectConfig } from '../notifiers/email/sender.ts';
+import { checkRecipient, EMAIL_TIMEOUT_DEFAULTS, messageMailOptions, parseFrom, smtpNotifyError, smtpSettings, type SmtpObjectConfig } from '../notifiers/email/sender.ts';
 import { NotifyError } from '../notifiers/notifier.ts';
 import { OUTBOX_DEFAULT_FROM } from '../notifiers/outbox/sender.ts';
 import { parseSlackTarget, slackNotifyError, SLACK_TIMEOUT_DEFAULT_MS } from '../notifiers/slack/sender.ts';
@@ -29,17 +29,7 @@ export interface MailerConfig {
 
 export function createMailer(cfg: MailerConfig | undefined, outboxDir: string): Mailer {
   const from = parseFrom(cfg?.from ?? OUTBOX_DEFAULT_FROM);
-  const mailOptions = (to: string, msg: EmailMessage) => ({
-    from,
-    to: [{ address: checkRecipient(to) }],
-    subject: msg.subject,
-    text: msg.text,
-    html: msg.html,
-    messageId: msg.messageId,
-    ...(msg.inReplyTo ? { inReplyTo: msg.inReplyTo } : {}),
-    ...(msg.references ? { references: msg.references } : {}),
-    headers: msg.headers,
-  });
+  const mailOptions = (to: string, msg: EmailMessage) => messageMailOptions(from, checkRecipient(to), msg);
 
   if (cfg?.smtp) {
     const smtp = smtpSettings(cfg.smtp);

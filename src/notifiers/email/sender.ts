@@ -11,7 +11,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { isEmailAddress } from '../../domain/target.ts';
 import { NotifyError, type DeliveryRequest, type DeliveryResult, type Notifier } from '../notifier.ts';
 import { buildEmailDigest } from './digest.ts';
-import { buildEmailMessage } from './message.ts';
+import { buildEmailMessage, type EmailMessage } from './message.ts';
 
 export interface SmtpObjectConfig {
   host: string;
@@ -95,6 +95,11 @@ export function emailMailOptions(req: DeliveryRequest, from: MailboxAddress): Se
   }
   const address = checkRecipient(req.target.address);
   const msg = req.digest ? buildEmailDigest(req.digest, address, req.context) : buildEmailMessage(req.alert, address, req.context);
+  return messageMailOptions(from, address, msg);
+}
+
+/** A built message as nodemailer options: the recipient as an object, never a parsed string. */
+export function messageMailOptions(from: MailboxAddress, address: string, msg: EmailMessage): SendMailOptions & { messageId: string } {
   return {
     from,
     to: [{ address }],

@@ -19,7 +19,7 @@ import {
   getObject, getString, internalError, isRecord, normalizeCountry, normalizeIp, parseInstant,
   rejected, skipped, stringFieldProblem, timeFieldProblem,
 } from '../normalize-common.ts';
-import { ONEPASSWORD_SOURCE } from './normalize.ts';
+import { ONEPASSWORD_SOURCE, readLocation } from './normalize.ts';
 
 export const VAULT_ACCESS_TITLE = 'vault access';
 
@@ -36,19 +36,6 @@ function readPerson(record: Rec, detailsKey: string, uuidKey: string): { id: str
   const name = getString(details, 'name');
   if (email !== undefined) out.email = email;
   if (name !== undefined) out.name = name;
-  return out;
-}
-
-function readLocation(record: Rec): UsageEvent['location'] | undefined {
-  const location = getObject(record, 'location');
-  const country = getString(location, 'country');
-  const region = getString(location, 'region');
-  const city = getString(location, 'city');
-  if (country === undefined && region === undefined && city === undefined) return undefined;
-  const out: NonNullable<UsageEvent['location']> = {};
-  if (country !== undefined) out.country = normalizeCountry(country);
-  if (region !== undefined) out.region = region;
-  if (city !== undefined) out.city = city;
   return out;
 }
 

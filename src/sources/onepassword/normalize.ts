@@ -78,7 +78,8 @@ function readClient(record: Rec): UsageEvent['client'] | undefined {
   return out;
 }
 
-function readLocation(record: Rec): UsageEvent['location'] | undefined {
+/** The record's `location` (item usage and audit events share the shape); absent when empty. */
+export function readLocation(record: Rec): UsageEvent['location'] | undefined {
   const location = getObject(record, 'location');
   if (location === undefined) return undefined;
   const country = getString(location, 'country');
