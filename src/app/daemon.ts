@@ -358,7 +358,6 @@ export class Daemon {
       redis = { ok: false, error: (err as Error).message };
     }
     const sources = [...this.sources, ...this.pollers].map((s) => s.status());
-    for (const s of sources) this.metrics.sourceUp.set({ source: s.name }, s.state === 'running' ? 1 : 0);
     const workersOk = !this.stopping
       && (this.role === 'evaluate' || (this.workers?.isRunning() ?? false))
       && (this.role === 'deliver' || (this.evaluator?.isRunning() ?? false));
