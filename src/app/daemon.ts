@@ -65,6 +65,7 @@ export interface DaemonOptions {
 }
 
 const DEFAULT_LISTEN = '127.0.0.1:8787';
+const EVALUATORS_PER_PROCESS = 2;
 
 export class Daemon {
   readonly logger: Logger;
@@ -76,7 +77,7 @@ export class Daemon {
   private redis!: Redis;
   private ingestRedis!: Redis;
   private http?: FastifyInstance;
-  private evaluator?: StreamEvaluator;
+  private evaluators: StreamEvaluator[] = [];
   private workers?: NotifyWorkers;
   private queues?: NotifyQueues;
   private store?: AlertStore;
@@ -197,15 +198,17 @@ export class Daemon {
       redis: evalRedis, connect, prefix, keys: this.keys, retentionMs, runtime: () => this.runtime,
       queues: this.queues, alerts: this.store, now: () => this.clock.now(), logger: this.logger,
     });
-    this.evaluator = new StreamEvaluator({
+    const queues = this.queues;
+    const justification = this.justification;
+    const makeEvaluator = () => new StreamEvaluator({
       blocking: connect(), redis: evalRedis, keys: this.keys,
       policies: () => this.policies,
       enrich,
       state: new RedisRuleState(evalRedis, this.keys),
       route: async (a: Alert) => delivery.route(await this.suppressions!.route(a)),
       dispatch: delivery.dispatch,
-      onAlerts: this.justification.onAlerts,
-      store: evalStore, queues: this.queues, decisionTtlS: DEFAULT_SEEN_TTL_S,
+      onAlerts: justification.onAlerts,
+      store: evalStore, queues, decisionTtlS: DEFAULT_SEEN_TTL_S,
       ...(this.opts.claimIdleMs ? { claimIdleMs: this.opts.claimIdleMs } : {}),
       observe: {
         evaluated: (events, alerts: readonly Alert[]) => {
@@ -218,6 +221,9 @@ export class Daemon {
         error: (err) => this.logger.warn({ err: (err as Error).message }, 'evaluation batch failed; will retry'),
       },
     });
+    // Two consumers per process: while one batch waits on Redis the other computes, so the CPU and
+    // the Redis round trips overlap. Both are consumers of one group, exactly like two replicas.
+    this.evaluators = Array.from({ length: EVALUATORS_PER_PROCESS }, makeEvaluator);
 
     // Source health on every scrape, not only when someone asks /readyz.
     this.metrics.onCollect((m) => {
@@ -257,7 +263,7 @@ export class Daemon {
   private async startEvaluator(): Promise<void> {
     for (let attempt = 1; !this.stopping; attempt++) {
       try {
-        await this.evaluator!.start();
+        await Promise.all(this.evaluators.map((e) => e.start()));
         return;
       } catch (err) {
         if (attempt === 1) this.logger.error({ err: (err as Error).message }, 'evaluator could not start; Redis unreachable? retrying in the background');
@@ -360,7 +366,7 @@ export class Daemon {
     const sources = [...this.sources, ...this.pollers].map((s) => s.status());
     const workersOk = !this.stopping
       && (this.role === 'evaluate' || (this.workers?.isRunning() ?? false))
-      && (this.role === 'deliver' || (this.evaluator?.isRunning() ?? false));
+      && (this.role === 'deliver' || (this.evaluators.length > 0 && this.evaluators.every((e) => e.isRunning())));
     const checks = {
       redis,
       config: { ok: true, policies: this.policies.policies.length, rules: this.policies.ruleCount },
@@ -389,7 +395,7 @@ export class Daemon {
     this.logger.info({ graceMs: grace }, 'shutting down');
     await this.reloader?.close();
     await Promise.allSettled([...this.sources.map((s) => s.stop()), this.pollScheduler?.stop()]);
-    await this.evaluator?.stop();
+    await Promise.all(this.evaluators.map((e) => e.stop()));
     // What is left of the grace period, less a little for closing HTTP and the connections.
     await this.workers?.close(Math.max(0, grace - (Date.now() - started) - 500));
     await this.http?.close();
