@@ -20,7 +20,7 @@ import type { MessageContext } from '../notifiers/alert-facts.ts';
 import { DEFAULT_OUTBOX } from '../notifiers/registry.ts';
 import type { AlertStore } from '../queue/alert-store.ts';
 import type { Keys } from '../queue/redis.ts';
-import { AccountabilityQueue, AccountabilityWorker } from './ask-queue.ts';
+import { AccountabilityQueue, AccountabilityWorker } from '../queue/accountability-queue.ts';
 import { createMailer, createSlackOps, type Mailer, type SlackOps } from './channels.ts';
 import { AccountabilityService } from './service.ts';
 import { AccountabilityStore } from './store.ts';

@@ -41,7 +41,7 @@ export const DEFAULT_WITHIN_MS = 30 * 60_000;
 /** A justification link keeps working this long after the question (late answers are still worth having). */
 export const JUSTIFY_LINK_TTL_MS = 7 * 24 * 3600_000;
 
-/** The producer side of the accountability queue (ask-queue.ts), as the service needs it. */
+/** The producer side of the accountability queue (queue/accountability-queue.ts), as the service needs it. */
 export interface AccountabilityScheduler {
   ask(alerts: readonly Alert[]): Promise<void>;
   escalateAt(alert: Alert, atMs: number): Promise<void>;

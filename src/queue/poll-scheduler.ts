@@ -55,6 +55,8 @@ export class PollScheduler {
     // Side by side: one slow vendor must not hold back the others' first polls.
     await Promise.all(this.d.pollers.map((p) => p.prepare?.(this.ctx(p)).catch((err) => this.d.onError?.(p, err))));
     this.queue = new Queue(QUEUE, { connection: this.d.connection(), prefix: this.d.prefix });
+    // Connection trouble shows in /readyz; without a listener BullMQ prints each failed reconnect.
+    this.queue.on('error', () => {});
     for (const p of this.d.pollers) {
       // Idempotent per id: every replica may call it at every boot.
       await this.queue.upsertJobScheduler(`poll-${p.name}`, { every: p.intervalMs }, {

@@ -42,6 +42,8 @@ export class SummaryQueue {
         removeOnFail: { age: 30 * 86_400 },
       },
     });
+    // Connection trouble shows in /readyz; without a listener BullMQ prints each failed reconnect.
+    this.queue.on('error', () => {});
   }
 
   /** Due at `until + afterMs`. A second call for the same record is a no-op. */

@@ -14,7 +14,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNTABILITY_QUEUE, escalateJobId } from '../../../src/accountability/ask-queue.ts';
+import { ACCOUNTABILITY_QUEUE, escalateJobId } from '../../../src/queue/accountability-queue.ts';
 import { alertId } from '../../../src/domain/alert.ts';
 import { AlertStore } from '../../../src/queue/alert-store.ts';
 import { hashTagged, Keys } from '../../../src/queue/redis.ts';

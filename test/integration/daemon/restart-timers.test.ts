@@ -13,7 +13,7 @@
 import { appendFile } from 'node:fs/promises';
 import { Queue } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ACCOUNTABILITY_QUEUE, escalateJobId } from '../../../src/accountability/ask-queue.ts';
+import { ACCOUNTABILITY_QUEUE, escalateJobId } from '../../../src/queue/accountability-queue.ts';
 import { alertId } from '../../../src/domain/alert.ts';
 import { AlertStore } from '../../../src/queue/alert-store.ts';
 import { notifyJobId } from '../../../src/queue/notify.ts';

@@ -15,8 +15,8 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Alert } from '../domain/alert.ts';
-import { backoffDelay } from '../queue/notify.ts';
-import type { AccountabilityScheduler } from './service.ts';
+import { backoffDelay } from './notify.ts';
+import type { AccountabilityScheduler } from '../accountability/service.ts';
 
 export const ACCOUNTABILITY_QUEUE = 'accountability';
 
@@ -45,6 +45,8 @@ export class AccountabilityQueue implements AccountabilityScheduler {
         removeOnFail: { age: Math.round(retentionMs / 1000) },
       },
     });
+    // Connection trouble shows in /readyz; without a listener BullMQ prints each failed reconnect.
+    this.queue.on('error', () => {});
   }
 
   async ask(alerts: readonly Alert[]): Promise<void> {
