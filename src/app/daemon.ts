@@ -379,6 +379,10 @@ export class Daemon {
     this.reloader?.reloadNow();
   }
 
+  get graceMs(): number {
+    return this.opts.graceMs ?? 10_000;
+  }
+
   /** Stop intake at once (/readyz turns 503), let in-flight work finish within the grace period, close. */
   stop(): Promise<void> {
     this.stopped ??= this.stopAll();
@@ -391,20 +395,32 @@ export class Daemon {
     // connections instead of answering 503.
     this.stopping = true;
     const started = Date.now();
-    const grace = this.opts.graceMs ?? 10_000;
+    const grace = this.graceMs;
+    const left = () => Math.max(0, grace - (Date.now() - started) - 500);
+    // Every step is bounded: with Redis gone, BullMQ closes can wait for a connection forever, and
+    // a shutdown that never ends would keep the process (and its port) alive.
+    const step = async (name: string, work: () => Promise<unknown> | undefined, ms = left() + 1_000) => {
+      try {
+        await withTimeout(Promise.resolve(work()), ms);
+      } catch (err) {
+        this.logger.warn({ step: name, err: (err as Error).message }, 'shutdown step did not finish; going on');
+      }
+    };
     this.logger.info({ graceMs: grace }, 'shutting down');
-    await this.reloader?.close();
-    await Promise.allSettled([...this.sources.map((s) => s.stop()), this.pollScheduler?.stop()]);
-    await Promise.all(this.evaluators.map((e) => e.stop()));
+    await step('reload watcher', () => this.reloader?.close());
+    await step('sources', () => Promise.allSettled([...this.sources.map((s) => s.stop()), this.pollScheduler?.stop()]));
+    await step('evaluators', () => Promise.all(this.evaluators.map((e) => e.stop())));
     // What is left of the grace period, less a little for closing HTTP and the connections.
-    await this.workers?.close(Math.max(0, grace - (Date.now() - started) - 500));
-    await this.http?.close();
-    await this.suppressions?.close();
-    await this.justification?.close(Math.max(0, grace - (Date.now() - started) - 500));
-    await this.queues?.close();
+    await step('notification workers', () => this.workers?.close(left()));
+    await step('http', () => this.http?.close(), 2_000);
+    await step('suppressions', () => this.suppressions?.close(), 2_000);
+    await step('justification', () => this.justification?.close(left()));
+    await step('queues', () => this.queues?.close(), 2_000);
     // The SMTP pool keeps sockets open (and the process alive) until closed.
-    await Promise.allSettled(this.notifiers.map((n) => n.close()));
-    await Promise.allSettled(this.connections.map((c) => c.quit().catch(() => c.disconnect())));
+    await step('notifiers', () => Promise.allSettled(this.notifiers.map((n) => n.close())), 2_000);
+    // QUIT waits for a connection that may never come back (Redis down): only a ready one says goodbye.
+    await step('redis', () => Promise.allSettled(this.connections.map((c) => (c.status === 'ready' ? c.quit().catch(() => c.disconnect()) : c.disconnect()))), 2_000);
+    for (const c of this.connections) if (c.status !== 'end') c.disconnect();
     this.finished = true;
     this.logger.info('stopped');
   }
