@@ -109,6 +109,20 @@ export function internalError(err: unknown): NormalizeResult {
   return rejected(`internal: ${err instanceof Error ? err.name : 'error'} while normalising`);
 }
 
+/**
+ * Wraps a normaliser so that a bug in it becomes a rejection (`internal: ...`) rather than a throw:
+ * a bad record must never stop a source or the daemon.
+ */
+export function neverThrows<C>(normalize: (record: unknown, ctx: C) => NormalizeResult): (record: unknown, ctx: C) => NormalizeResult {
+  return (record, ctx) => {
+    try {
+      return normalize(record, ctx);
+    } catch (err) {
+      return internalError(err);
+    }
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Timestamps
 

@@ -6,7 +6,7 @@ import type { Action, Field } from '../../domain/actions.ts';
 import type { NormalizeResult, UsageEvent } from '../../domain/usage-event.ts';
 import {
   type NormalizeContext, type Rec,
-  asString, getInteger, getString, internalError, isRecord, normalizeIp, parseInstant, rejected, skipped,
+  asString, getInteger, getString, neverThrows, isRecord, normalizeIp, parseInstant, rejected, skipped,
   stableHash, stringFieldProblem, timeFieldProblem,
 } from '../normalize-common.ts';
 
@@ -174,10 +174,4 @@ function normalize(record: unknown, ctx: BitwardenNormalizeContext): NormalizeRe
 }
 
 /** One Bitwarden event record -> event, rejection, or skip (not about an item). Never throws. */
-export function normalizeBitwardenEvent(record: unknown, ctx: BitwardenNormalizeContext): NormalizeResult {
-  try {
-    return normalize(record, ctx);
-  } catch (err) {
-    return internalError(err);
-  }
-}
+export const normalizeBitwardenEvent: (record: unknown, ctx: BitwardenNormalizeContext) => NormalizeResult = neverThrows(normalize);

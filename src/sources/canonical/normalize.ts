@@ -9,7 +9,7 @@ import { type ItemType, isItemType, itemTypeFromConnect, itemTypeFromSdk } from 
 import type { NormalizeResult, UsageEvent } from '../../domain/usage-event.ts';
 import {
   type NormalizeContext, type Rec,
-  asString, internalError, isRecord, normalizeCountry, normalizeIp, parseInstant, rejected,
+  asString, neverThrows, isRecord, normalizeCountry, normalizeIp, parseInstant, rejected,
   stringFieldProblem, timeFieldProblem,
 } from '../normalize-common.ts';
 
@@ -233,10 +233,4 @@ function normalize(record: unknown, ctx: NormalizeContext): NormalizeResult {
 }
 
 /** One canonical record (webhook, replay) -> event or rejection. Never throws. */
-export function normalizeCanonical(record: unknown, ctx: NormalizeContext): NormalizeResult {
-  try {
-    return normalize(record, ctx);
-  } catch (err) {
-    return internalError(err);
-  }
-}
+export const normalizeCanonical: (record: unknown, ctx: NormalizeContext) => NormalizeResult = neverThrows(normalize);

@@ -16,7 +16,7 @@
 import type { NormalizeResult, UsageEvent } from '../../domain/usage-event.ts';
 import {
   type NormalizeContext, type Rec,
-  getObject, getString, internalError, isRecord, normalizeCountry, normalizeIp, parseInstant,
+  getObject, getString, neverThrows, isRecord, normalizeCountry, normalizeIp, parseInstant,
   rejected, skipped, stringFieldProblem, timeFieldProblem,
 } from '../normalize-common.ts';
 import { ONEPASSWORD_SOURCE, readLocation } from './normalize.ts';
@@ -82,10 +82,4 @@ function normalize(record: unknown, ctx: NormalizeContext): NormalizeResult {
 }
 
 /** One 1Password audit event (v1 or v2) -> a vault access event, a rejection or a skip. Never throws. */
-export function normalizeOnePasswordAuditEvent(record: unknown, ctx: NormalizeContext): NormalizeResult {
-  try {
-    return normalize(record, ctx);
-  } catch (err) {
-    return internalError(err);
-  }
-}
+export const normalizeOnePasswordAuditEvent: (record: unknown, ctx: NormalizeContext) => NormalizeResult = neverThrows(normalize);

@@ -7,7 +7,7 @@ import type { Action } from '../../domain/actions.ts';
 import type { NormalizeResult, UsageEvent } from '../../domain/usage-event.ts';
 import {
   type NormalizeContext, type Rec,
-  getObject, getString, getText, has, internalError, isRecord, normalizeCountry, normalizeIp, parseInstant,
+  getObject, getString, getText, has, neverThrows, isRecord, normalizeCountry, normalizeIp, parseInstant,
   rejected, skipped, stringFieldProblem, timeFieldProblem,
 } from '../normalize-common.ts';
 
@@ -130,10 +130,4 @@ function normalize(record: unknown, ctx: NormalizeContext): NormalizeResult {
 }
 
 /** One 1Password item-usage record (v1 or v2) -> event, rejection or skip. Never throws. */
-export function normalizeOnePasswordItemUsage(record: unknown, ctx: NormalizeContext): NormalizeResult {
-  try {
-    return normalize(record, ctx);
-  } catch (err) {
-    return internalError(err);
-  }
-}
+export const normalizeOnePasswordItemUsage: (record: unknown, ctx: NormalizeContext) => NormalizeResult = neverThrows(normalize);
