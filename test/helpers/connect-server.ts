@@ -19,6 +19,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listen, shutdown } from './http-listen.ts';
 
 export const CONNECT_TEST_TOKEN = 'connect-test-token.eyJhbGciOiJFUzI1NiJ9';
 
@@ -291,21 +292,4 @@ function scimEq(filter: string | undefined, attribute: string): string | undefin
 function bearer(header: string | undefined): string | undefined {
   const m = header === undefined ? null : /^Bearer\s+(.+)$/i.exec(header);
   return m?.[1];
-}
-
-function listen(server: Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function shutdown(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }

@@ -15,6 +15,7 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { waitFor } from './wait-for.ts';
+import { listen, shutdown } from './http-listen.ts';
 
 export const SLACK_TEST_TOKEN = 'xoxb-test-token';
 /** Identity of the bot the token belongs to (what auth.test answers and what messages carry). */
@@ -535,22 +536,4 @@ function hasContent(p: SlackParams): boolean {
 
 function isMetadata(value: unknown): value is { event_type: string; event_payload?: unknown } {
   return typeof value === 'object' && value !== null && typeof (value as { event_type?: unknown }).event_type === 'string';
-}
-
-function listen(server: Server, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-/** Close the listener and cut keep-alive connections, which would otherwise outlive close(). */
-function shutdown(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }
